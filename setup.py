@@ -1,0 +1,32 @@
+"""Build of memhound's C core (the rest of the metadata is in pyproject.toml).
+
+MEMHOUND_SANITIZE=1 builds the core with AddressSanitizer and UBSan (see
+scripts/sanitize.sh)."""
+import glob
+import os
+
+from setuptools import Extension, setup
+
+cflags = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+          "-Wno-unused-parameter", "-Wno-missing-field-initializers",
+          "-fvisibility=hidden"]
+ldflags = ["-lm", "-pthread"]
+if os.environ.get("MEMHOUND_SANITIZE"):
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+           "-fno-sanitize-recover=undefined"]
+    cflags = [f for f in cflags if f != "-O2"] + ["-O1"] + san
+    ldflags += san
+
+core_sources = sorted(glob.glob("src/core/*.c"))
+
+setup(
+    ext_modules=[
+        Extension(
+            "memhound._core",
+            sources=["src/memhound/_core.c"] + core_sources,
+            include_dirs=["src/core"],
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
+        )
+    ],
+)

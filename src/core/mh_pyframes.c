@@ -1,0 +1,114 @@
+/* mh_pyframes: CPython frame walking, one section per version. The internal
+ * frame layout is read through CPython's own internal headers, so a layout that
+ * does not match the interpreter being built for fails to compile rather than
+ * reading garbage. */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#if PY_VERSION_HEX >= 0x030B0000
+#include <internal/pycore_frame.h>
+#else
+#include <frameobject.h>
+#endif
+
+#include "mh_pyframes.h"
+
+#if PY_VERSION_HEX < 0x030A0000 || PY_VERSION_HEX >= 0x030E0000
+#error "memhound supports CPython 3.10 to 3.13"
+#endif
+
+static inline int add(mh_frame_t *frames, int *depth, int max, unsigned *flags, uint64_t *h,
+                      void *code, int instr)
+{
+    if (*depth == max) {
+        *flags |= MH_STACK_TRUNCATED;
+        return 0;
+    }
+    frames[*depth].code = (uintptr_t)code;
+    frames[*depth].instr = instr;
+    frames[*depth].flags = 0;
+    *h = mh_stack_hash_step(*h, (uintptr_t)code, instr);
+    (*depth)++;
+    return 1;
+}
+
+int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *hash)
+{
+    int depth = 0;
+    uint64_t h = 0xCBF29CE484222325ull;
+    *flags = 0;
+    /* The thread's own state, read from thread-local storage: valid with or
+     * without the GIL, NULL for threads Python does not know. */
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (ts == NULL || !Py_IsInitialized()) {
+        goto done;
+    }
+#if PY_VERSION_HEX < 0x030B0000
+    /* 3.10: a linked list of frame objects; f_lasti counts code units. */
+    for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
+        if (!add(frames, &depth, max, flags, &h, f->f_code, f->f_lasti)) {
+            break;
+        }
+    }
+#else
+#if PY_VERSION_HEX < 0x030D0000
+    /* 3.11, 3.12: interpreter frames hang off the C frame. */
+    _PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL;
+#else
+    /* 3.13: the thread state points at the current frame directly. */
+    _PyInterpreterFrame *f = ts->current_frame;
+#endif
+    for (; f != NULL; f = f->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            continue; /* Shim frame of a C-to-Python call. */
+        }
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *ex = f->f_executable;
+        if (ex == NULL || !PyCode_Check(ex)) {
+            continue;
+        }
+        PyCodeObject *co = (PyCodeObject *)ex;
+        _Py_CODEUNIT *ip = f->instr_ptr;
+#else
+        PyCodeObject *co = f->f_code;
+        _Py_CODEUNIT *ip = f->prev_instr;
+#endif
+        _Py_CODEUNIT *start = _PyCode_CODE(co);
+        /* A frame still running its prologue has no line yet (as in CPython's own
+         * _PyFrame_IsIncomplete): skip it. */
+        if (f->owner != FRAME_OWNED_BY_GENERATOR && ip < start + co->_co_firsttraceable) {
+            continue;
+        }
+        if (!add(frames, &depth, max, flags, &h, co, (int)(ip - start))) {
+            break;
+        }
+    }
+#endif
+done:
+    *hash = h ^ (uint64_t)depth ^ ((uint64_t)*flags << 40);
+    return depth;
+}
+
+int mh_pyframes_pin(uintptr_t code)
+{
+    if (!PyGILState_Check()) {
+        return 0;
+    }
+    Py_INCREF((PyObject *)code);
+    return 1;
+}
+
+int mh_pyframes_resolve(uintptr_t code, int32_t instr, PyObject **filename,
+                        PyObject **function, int *lineno)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    *lineno = PyCode_Addr2Line(co, instr * (int)sizeof(_Py_CODEUNIT));
+    *filename = Py_NewRef(co->co_filename);
+#if PY_VERSION_HEX >= 0x030B0000
+    *function = Py_NewRef(co->co_qualname);
+#else
+    *function = Py_NewRef(co->co_name);
+#endif
+    return 0;
+}

@@ -1,0 +1,176 @@
+/* mh_pymem: PyMem hooks (see mh_pymem.h).
+ *
+ * Each hook first calls the allocator it wraps, with the thread marked busy so
+ * that the nested calls pymalloc makes (a large PyObject_Malloc goes on to
+ * PyMem_RawMalloc) pass straight through and an allocation is counted once, at
+ * the outermost domain. A free asks the live table's filter before the block is
+ * released: once released, another thread may get the same address. */
+#include <Python.h>
+
+#include <errno.h>
+
+#include "mh_engine.h"
+#include "mh_pymem.h"
+#include "mh_pyframes.h"
+
+typedef struct {
+    PyMemAllocatorEx orig; /* Set once before hooks go live. */
+    PyMemAllocatorDomain domain;
+} domain_t;
+
+static domain_t domains[3] = {
+    {.domain = PYMEM_DOMAIN_RAW},
+    {.domain = PYMEM_DOMAIN_MEM},
+    {.domain = PYMEM_DOMAIN_OBJ},
+};
+static PyMemAllocatorEx hooks[3]; /* Set once before hooks go live. */
+static int installed;             /* Protected by the GIL. */
+
+/* Walk the stack and hand the sample to the engine. The thread is busy. */
+static void record(void *ptr, size_t size, double weight)
+{
+    int saved_errno = errno;
+    int max = mh_engine.max_frames;
+    mh_frame_t frames[max > 0 ? max : 1];
+    unsigned flags;
+    uint64_t hash;
+    int depth = mh_pyframes_walk(frames, max, &flags, &hash);
+    mh_engine_on_alloc(ptr, size, weight, frames, depth, flags, hash);
+    errno = saved_errno;
+}
+
+static inline void maybe_record(void *ptr, size_t size)
+{
+    uint32_t gen = atomic_load_explicit(&mh_sample_gen, memory_order_relaxed);
+    if (ptr != NULL && gen != 0) {
+        double w = mh_sample_check(size, gen);
+        if (w > 0.0) {
+            record(ptr, size, w);
+        }
+    }
+}
+
+static void *h_malloc(void *ctx, size_t size)
+{
+    domain_t *d = ctx;
+    mh_tls_t *t = &mh_tls;
+    if (t->busy) {
+        return d->orig.malloc(d->orig.ctx, size);
+    }
+    t->busy = 1;
+    void *p = d->orig.malloc(d->orig.ctx, size);
+    maybe_record(p, size);
+    t->busy = 0;
+    return p;
+}
+
+static void *h_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_t *d = ctx;
+    mh_tls_t *t = &mh_tls;
+    if (t->busy) {
+        return d->orig.calloc(d->orig.ctx, nelem, elsize);
+    }
+    t->busy = 1;
+    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+    maybe_record(p, nelem * elsize); /* p != NULL implies no overflow. */
+    t->busy = 0;
+    return p;
+}
+
+static void *h_realloc(void *ctx, void *ptr, size_t size)
+{
+    domain_t *d = ctx;
+    mh_tls_t *t = &mh_tls;
+    if (t->busy) {
+        return d->orig.realloc(d->orig.ctx, ptr, size);
+    }
+    t->busy = 1;
+    mh_live_entry_t saved;
+    int had = 0;
+    uint32_t gen = atomic_load_explicit(&mh_sample_gen, memory_order_relaxed);
+    if (ptr != NULL && gen != 0 && mh_live_maybe((uintptr_t)ptr)) {
+        /* Forget the old block before it can be released and reused. */
+        int saved_errno = errno;
+        had = mh_engine_on_free(ptr, &saved);
+        errno = saved_errno;
+    }
+    void *p = d->orig.realloc(d->orig.ctx, ptr, size);
+    if (p == NULL) {
+        if (had) {
+            int saved_errno = errno;
+            mh_engine_restore(&saved); /* The old block is still there. */
+            errno = saved_errno;
+        }
+    } else {
+        maybe_record(p, size);
+    }
+    t->busy = 0;
+    return p;
+}
+
+static void h_free(void *ctx, void *ptr)
+{
+    domain_t *d = ctx;
+    mh_tls_t *t = &mh_tls;
+    if (t->busy) {
+        d->orig.free(d->orig.ctx, ptr);
+        return;
+    }
+    t->busy = 1;
+    if (ptr != NULL && atomic_load_explicit(&mh_sample_gen, memory_order_relaxed) != 0 &&
+        mh_live_maybe((uintptr_t)ptr)) {
+        int saved_errno = errno;
+        mh_engine_on_free(ptr, NULL);
+        errno = saved_errno;
+    }
+    d->orig.free(d->orig.ctx, ptr);
+    t->busy = 0;
+}
+
+int mh_pymem_install(void)
+{
+    if (installed) {
+        return MH_ESTATE;
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_GetAllocator(domains[i].domain, &domains[i].orig);
+        hooks[i] = (PyMemAllocatorEx){
+            .ctx = &domains[i],
+            .malloc = h_malloc,
+            .calloc = h_calloc,
+            .realloc = h_realloc,
+            .free = h_free,
+        };
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_SetAllocator(domains[i].domain, &hooks[i]);
+    }
+    installed = 1;
+    return 0;
+}
+
+int mh_pymem_uninstall(void)
+{
+    if (!installed) {
+        return MH_ESTATE;
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMemAllocatorEx cur;
+        PyMem_GetAllocator(domains[i].domain, &cur);
+        if (cur.ctx != hooks[i].ctx || cur.malloc != hooks[i].malloc ||
+            cur.free != hooks[i].free) {
+            return MH_EBUSY;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_SetAllocator(domains[i].domain, &domains[i].orig);
+    }
+    installed = 0;
+    return 0;
+}
+
+int mh_pymem_installed(void)
+{
+    return installed;
+}

@@ -1,0 +1,415 @@
+/* memhound._core: the thin binding between the C engine and the Python API.
+ * It returns ints, floats, tuples and lists; classes, grouping and reports live
+ * in Python. The only file of the core that raises Python exceptions. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "mh_engine.h"
+#include "mh_pyframes.h"
+#include "mh_pymem.h"
+
+static int orphaned; /* stop() found the hooks wrapped by another tool. GIL. */
+
+typedef struct {
+    uintptr_t *codes;
+    size_t n, cap;
+} code_queue_t;
+
+static void queue_code(uintptr_t code, void *arg)
+{
+    code_queue_t *q = arg;
+    if (q->n < q->cap) {
+        q->codes[q->n++] = code;
+    }
+    /* else: the reference stays (the queue could not be allocated). */
+}
+
+/* Hand back every pinned code object and clear the tables. GIL held. */
+static void end_run(void)
+{
+    code_queue_t q = {0};
+    mh_engine_lock();
+    q.cap = mh_engine.pins.count;
+    q.codes = q.cap ? PyMem_RawMalloc(q.cap * sizeof *q.codes) : NULL;
+    if (q.codes == NULL) {
+        q.cap = 0;
+    }
+    mh_engine_end_locked(queue_code, &q);
+    mh_engine_unlock();
+    for (size_t i = 0; i < q.n; i++) {
+        Py_DECREF((PyObject *)q.codes[i]);
+    }
+    PyMem_RawFree(q.codes);
+}
+
+static PyObject *core_start(PyObject *self, PyObject *args)
+{
+    long long sample_bytes;
+    int max_frames;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "LiK", &sample_bytes, &max_frames, &seed)) {
+        return NULL;
+    }
+    if (sample_bytes < 1) {
+        PyErr_SetString(PyExc_ValueError, "sample_bytes must be a positive integer");
+        return NULL;
+    }
+    if (max_frames < 1 || max_frames > MH_MAX_FRAMES_CAP) {
+        PyErr_Format(PyExc_ValueError, "max_frames must be between 1 and %d",
+                     MH_MAX_FRAMES_CAP);
+        return NULL;
+    }
+    if (orphaned) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "memhound cannot start again: its earlier hooks are still wrapped "
+                        "by another allocator installed after them");
+        return NULL;
+    }
+    if (mh_pymem_installed()) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is already tracking; call stop() first");
+        return NULL;
+    }
+    if (mh_engine_init() != 0) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    mh_engine_pin = mh_pyframes_pin;
+    mh_engine_lock();
+    mh_engine_begin_locked(sample_bytes, max_frames, seed);
+    mh_engine_unlock();
+    mh_pymem_install();
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_stop(PyObject *self, PyObject *unused)
+{
+    if (!mh_pymem_installed() || orphaned) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking");
+        return NULL;
+    }
+    int r = mh_pymem_uninstall();
+    end_run();
+    if (r == MH_EBUSY) {
+        orphaned = 1;
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *core_is_tracking(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(atomic_load(&mh_sample_gen) != 0);
+}
+
+static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
+{
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return NULL;
+    }
+    mh_engine_lock();
+    uint32_t e = mh_engine_next_epoch_locked();
+    mh_engine_unlock();
+    return PyLong_FromUnsignedLong(e);
+}
+
+static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sample_bytes,
+                             int max_frames, size_t live_entries, uint32_t stacks)
+{
+    return Py_BuildValue("{s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:I,s:L,s:i,s:n,s:I}",
+                         "live_bytes", t->live_bytes, "live_count", t->live_count,
+                         "peak_bytes", t->peak_bytes, "samples",
+                         (unsigned long long)t->samples, "frees",
+                         (unsigned long long)t->frees, "dropped",
+                         (unsigned long long)t->dropped, "unpinned",
+                         (unsigned long long)t->unpinned, "epoch", (unsigned)epoch,
+                         "sample_bytes", (long long)sample_bytes, "max_frames", max_frames,
+                         "live_entries", (Py_ssize_t)live_entries, "stacks", (unsigned)stacks);
+}
+
+static PyObject *core_totals(PyObject *self, PyObject *unused)
+{
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return NULL;
+    }
+    mh_engine_lock();
+    mh_totals_t t = mh_engine.totals;
+    uint32_t epoch = mh_engine.epoch;
+    size_t n = mh_engine.live.count;
+    uint32_t stacks = mh_engine.stacks.count;
+    mh_engine_unlock();
+    return totals_dict(&t, epoch, mh_sample_bytes, mh_engine.max_frames, n, stacks);
+}
+
+/* What snapshot() copies out under the lock, so that no Python object is made
+ * while the lock is held. */
+typedef struct {
+    mh_site_t *sites;
+    size_t n_sites;
+    mh_site_t *cohorts;
+    size_t n_cohorts;
+    mh_stack_info_t *info; /* Index = stack id. */
+    mh_frame_t *frames;
+    uint32_t n_stacks;
+    size_t n_frames;
+    uint64_t *epochs;
+    size_t n_epochs;
+    mh_totals_t totals;
+    uint32_t epoch;
+    size_t live_entries;
+    uint64_t elapsed_ns;
+} copy_t;
+
+static void copy_free(copy_t *c)
+{
+    PyMem_RawFree(c->sites);
+    PyMem_RawFree(c->cohorts);
+    PyMem_RawFree(c->info);
+    PyMem_RawFree(c->frames);
+    PyMem_RawFree(c->epochs);
+}
+
+static size_t copy_table(mh_site_t **dst, const mh_sites_t *t)
+{
+    *dst = PyMem_RawMalloc((t->count ? t->count : 1) * sizeof **dst);
+    size_t n = 0;
+    if (*dst == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].key != 0) {
+            (*dst)[n++] = t->slots[i];
+        }
+    }
+    return n;
+}
+
+/* Lock held, thread busy: plain PyMem_Raw calls pass through the hooks. */
+static int copy_locked(copy_t *c)
+{
+    mh_sites_t cohorts = {0};
+    int rc = -1;
+    c->n_sites = copy_table(&c->sites, &mh_engine.sites);
+    if (c->sites == NULL || mh_engine_cohorts_locked(&cohorts) != 0) {
+        goto done;
+    }
+    c->n_cohorts = copy_table(&c->cohorts, &cohorts);
+    if (c->cohorts == NULL) {
+        goto done;
+    }
+    c->n_stacks = mh_engine.stacks.count;
+    c->n_frames = mh_engine.stacks.frames.used / sizeof(mh_frame_t);
+    c->info = PyMem_RawMalloc(((size_t)c->n_stacks + 1) * sizeof *c->info);
+    c->frames = PyMem_RawMalloc((c->n_frames ? c->n_frames : 1) * sizeof *c->frames);
+    c->n_epochs = mh_engine.epochs.used / sizeof(uint64_t);
+    c->epochs = PyMem_RawMalloc((c->n_epochs ? c->n_epochs : 1) * sizeof *c->epochs);
+    if (c->info == NULL || c->frames == NULL || c->epochs == NULL) {
+        goto done;
+    }
+    memcpy(c->info, mh_engine.stacks.info.base, ((size_t)c->n_stacks + 1) * sizeof *c->info);
+    memcpy(c->frames, mh_engine.stacks.frames.base, c->n_frames * sizeof *c->frames);
+    memcpy(c->epochs, mh_engine.epochs.base, c->n_epochs * sizeof *c->epochs);
+    /* Keep the code objects alive while they are resolved after the lock is
+     * dropped, whatever another thread does meanwhile. */
+    for (size_t i = 0; i < c->n_frames; i++) {
+        if (!(c->frames[i].flags & MH_FRAME_UNPINNED)) {
+            Py_INCREF((PyObject *)c->frames[i].code);
+        }
+    }
+    c->totals = mh_engine.totals;
+    c->epoch = mh_engine.epoch;
+    c->live_entries = mh_engine.live.count;
+    c->elapsed_ns = mh_engine_clock_ns() - mh_engine.start_ns;
+    rc = 0;
+done:
+    mh_sites_clear_locked(&cohorts);
+    return rc;
+}
+
+static PyObject *site_rows(const mh_site_t *rows, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const mh_site_t *s = &rows[i];
+        PyObject *row = Py_BuildValue("(IIddddII)", mh_site_stack(s), mh_site_epoch(s),
+                                      s->alloc_bytes, s->alloc_count, s->free_bytes,
+                                      s->free_count, s->alloc_samples, s->free_samples);
+        if (row == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+    }
+    return list;
+}
+
+static PyObject *resolve_stacks(const copy_t *c)
+{
+    PyObject *cache = PyDict_New();
+    PyObject *unknown = Py_BuildValue("(sis)", "<unknown>", 0, "<unknown>");
+    PyObject *stacks = PyList_New((Py_ssize_t)c->n_stacks + 1);
+    if (cache == NULL || unknown == NULL || stacks == NULL) {
+        goto error;
+    }
+    Py_INCREF(Py_None);
+    PyList_SET_ITEM(stacks, 0, Py_None);
+    for (uint32_t id = 1; id <= c->n_stacks; id++) {
+        const mh_stack_info_t *in = &c->info[id];
+        PyObject *frames = PyTuple_New(in->depth);
+        if (frames == NULL) {
+            goto error;
+        }
+        for (int i = 0; i < in->depth; i++) {
+            const mh_frame_t *f = &c->frames[in->off + (size_t)i];
+            PyObject *fr;
+            if (f->flags & MH_FRAME_UNPINNED) {
+                fr = Py_NewRef(unknown);
+            } else {
+                PyObject *key = Py_BuildValue("(Ki)", (unsigned long long)f->code, f->instr);
+                if (key == NULL) {
+                    Py_DECREF(frames);
+                    goto error;
+                }
+                fr = PyDict_GetItemWithError(cache, key);
+                if (fr != NULL) {
+                    Py_INCREF(fr);
+                } else if (!PyErr_Occurred()) {
+                    PyObject *file, *func;
+                    int line;
+                    mh_pyframes_resolve(f->code, f->instr, &file, &func, &line);
+                    fr = Py_BuildValue("(NiN)", file, line, func);
+                    if (fr != NULL && PyDict_SetItem(cache, key, fr) < 0) {
+                        Py_CLEAR(fr);
+                    }
+                }
+                Py_DECREF(key);
+                if (fr == NULL) {
+                    Py_DECREF(frames);
+                    goto error;
+                }
+            }
+            PyTuple_SET_ITEM(frames, i, fr);
+        }
+        PyObject *entry = Py_BuildValue("(NO)", frames,
+                                        (in->flags & MH_STACK_TRUNCATED) ? Py_True : Py_False);
+        if (entry == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(stacks, id, entry);
+    }
+    Py_DECREF(cache);
+    Py_DECREF(unknown);
+    return stacks;
+error:
+    Py_XDECREF(cache);
+    Py_XDECREF(unknown);
+    Py_XDECREF(stacks);
+    return NULL;
+}
+
+static PyObject *core_snapshot(PyObject *self, PyObject *unused)
+{
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return NULL;
+    }
+    copy_t c;
+    memset(&c, 0, sizeof c);
+    mh_engine_lock();
+    int rc = copy_locked(&c);
+    mh_engine_unlock();
+    if (rc != 0) {
+        copy_free(&c);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL, *sites = NULL, *cohorts = NULL, *stacks = NULL, *epochs = NULL,
+             *totals = NULL;
+    sites = site_rows(c.sites, c.n_sites);
+    cohorts = sites ? site_rows(c.cohorts, c.n_cohorts) : NULL;
+    stacks = cohorts ? resolve_stacks(&c) : NULL;
+    epochs = stacks ? PyList_New((Py_ssize_t)c.n_epochs) : NULL;
+    if (epochs != NULL) {
+        for (size_t i = 0; i < c.n_epochs; i++) {
+            PyObject *v = PyFloat_FromDouble((double)c.epochs[i] / 1e9);
+            if (v == NULL) {
+                Py_CLEAR(epochs);
+                break;
+            }
+            PyList_SET_ITEM(epochs, (Py_ssize_t)i, v);
+        }
+    }
+    totals = epochs ? totals_dict(&c.totals, c.epoch, mh_sample_bytes, mh_engine.max_frames,
+                                  c.live_entries, c.n_stacks)
+                    : NULL;
+    if (totals != NULL) {
+        PyObject *el = PyFloat_FromDouble((double)c.elapsed_ns / 1e9);
+        if (el == NULL || PyDict_SetItemString(totals, "elapsed", el) < 0) {
+            Py_CLEAR(totals);
+        }
+        Py_XDECREF(el);
+    }
+    if (totals != NULL) {
+        result = Py_BuildValue("(OOOOO)", totals, sites, cohorts, stacks, epochs);
+    }
+    Py_XDECREF(sites);
+    Py_XDECREF(cohorts);
+    Py_XDECREF(stacks);
+    Py_XDECREF(epochs);
+    Py_XDECREF(totals);
+    for (size_t i = 0; i < c.n_frames; i++) {
+        if (!(c.frames[i].flags & MH_FRAME_UNPINNED)) {
+            Py_DECREF((PyObject *)c.frames[i].code);
+        }
+    }
+    copy_free(&c);
+    return result;
+}
+
+static PyObject *core_sample_probability(PyObject *self, PyObject *args)
+{
+    unsigned long long size;
+    long long sample_bytes;
+    if (!PyArg_ParseTuple(args, "KL", &size, &sample_bytes)) {
+        return NULL;
+    }
+    return PyFloat_FromDouble(mh_sample_probability((size_t)size, sample_bytes));
+}
+
+static PyMethodDef methods[] = {
+    {"start", core_start, METH_VARARGS,
+     "start(sample_bytes, max_frames, seed): install the hooks and start a run."},
+    {"stop", core_stop, METH_NOARGS,
+     "stop() -> bool: remove the hooks; False if another tool had wrapped them."},
+    {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking() -> bool"},
+    {"next_epoch", core_next_epoch, METH_NOARGS, "next_epoch() -> int: close the epoch."},
+    {"totals", core_totals, METH_NOARGS, "totals() -> dict of running totals."},
+    {"snapshot", core_snapshot, METH_NOARGS,
+     "snapshot() -> (totals, sites, cohorts, stacks, epochs): raw tables."},
+    {"sample_probability", core_sample_probability, METH_VARARGS,
+     "sample_probability(size, sample_bytes) -> float: p(size) = 1 - exp(-size/R)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "memhound._core", "memhound's C tracking core.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "MAX_FRAMES_CAP", MH_MAX_FRAMES_CAP) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,284 @@
+"""Snapshots of memhound's tables, and tracemalloc-style statistics over them.
+
+A :class:`Snapshot` holds what the C core had at one moment: every interned
+stack, the live sampled allocations aggregated by (stack, epoch) and the
+per-(stack, epoch) allocation and free totals. All sizes and counts are
+estimates (exact in exact mode): each sample stands for 1/p(size) allocations.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+__all__ = [
+    "Frame",
+    "Traceback",
+    "Statistic",
+    "StatisticDiff",
+    "SiteEpoch",
+    "Snapshot",
+    "KEY_TYPES",
+]
+
+KEY_TYPES = ("lineno", "filename", "function", "traceback")
+
+
+@dataclass(frozen=True, order=True)
+class Frame:
+    """One frame of a stack: file, line and function (qualified name on 3.11+)."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno} in {self.function}"
+
+
+UNKNOWN = Frame("<unknown>", 0, "<unknown>")
+
+
+class Traceback(Tuple[Frame, ...]):
+    """A stack of :class:`Frame`, innermost (most recent call) first.
+
+    ``truncated`` is True when the walk stopped at ``max_frames``.
+    """
+
+    truncated: bool
+
+    def __new__(cls, frames: Iterable[Frame], truncated: bool = False) -> "Traceback":
+        self = super().__new__(cls, tuple(frames))
+        self.truncated = truncated
+        return self
+
+    def __repr__(self) -> str:
+        more = ", truncated" if self.truncated else ""
+        return f"<Traceback {tuple(self)!r}{more}>"
+
+    def format(self, limit: Optional[int] = None, most_recent_first: bool = True) -> List[str]:
+        frames = list(self if most_recent_first else reversed(self))
+        if limit is not None:
+            frames = frames[:limit]
+        lines = [f'  File "{f.filename}", line {f.lineno}, in {f.function}' for f in frames]
+        if self.truncated:
+            lines.append("  ... (stack truncated at max_frames)")
+        return lines
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """Estimated live memory grouped by a key (a one-frame or whole traceback)."""
+
+    traceback: Traceback
+    size: int
+    count: int
+
+    def __str__(self) -> str:
+        top = self.traceback[0] if self.traceback else UNKNOWN
+        return f"{top}: size={_fmt(self.size)}, count={self.count}"
+
+
+@dataclass(frozen=True)
+class StatisticDiff:
+    """Difference of a :class:`Statistic` between two snapshots (new minus old)."""
+
+    traceback: Traceback
+    size: int
+    size_diff: int
+    count: int
+    count_diff: int
+
+    def __str__(self) -> str:
+        top = self.traceback[0] if self.traceback else UNKNOWN
+        return (
+            f"{top}: size={_fmt(self.size)} ({_fmt(self.size_diff, sign=True)}), "
+            f"count={self.count} ({self.count_diff:+d})"
+        )
+
+
+@dataclass
+class SiteEpoch:
+    """One stack in one epoch: what it allocated and freed during the epoch, and
+    how much of what it allocated during the epoch is still alive (the cohort).
+    ``live_bytes_var`` is the sampling variance of ``live_bytes`` (0 in exact
+    mode); ``samples`` the number of samples behind ``alloc_bytes``."""
+
+    epoch: int
+    alloc_bytes: float = 0.0
+    alloc_count: float = 0.0
+    freed_bytes: float = 0.0
+    freed_count: float = 0.0
+    live_bytes: float = 0.0
+    live_count: float = 0.0
+    live_bytes_var: float = 0.0
+    samples: int = 0
+    live_samples: int = 0
+
+
+def _fmt(n: float, sign: bool = False) -> str:
+    s = "+" if sign and n > 0 else ("-" if n < 0 else "")
+    n = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{s}{n:.0f} {unit}" if unit == "B" else f"{s}{n:.1f} {unit}"
+        n /= 1024
+    return f"{s}{n}"  # pragma: no cover
+
+
+class Snapshot:
+    """Estimated live memory by stack, and per-epoch site data, at one moment."""
+
+    def __init__(self, raw: Tuple[Dict[str, Any], list, list, list, list]):
+        totals, sites, cohorts, stacks, epochs = raw
+        self.sample_bytes: int = totals["sample_bytes"]
+        self.max_frames: int = totals["max_frames"]
+        self.epoch: int = totals["epoch"]
+        #: Start of each epoch, in seconds since start().
+        self.epoch_starts: List[float] = epochs
+        #: Seconds since start().
+        self.elapsed: float = totals["elapsed"]
+        #: Estimated bytes of tracked memory alive now, and the highest seen.
+        self.tracked_bytes: int = int(round(totals["live_bytes"]))
+        self.tracked_count: int = int(round(totals["live_count"]))
+        self.peak_bytes: int = int(round(totals["peak_bytes"]))
+        self.samples: int = totals["samples"]
+        self.dropped: int = totals["dropped"]
+        self.totals: Dict[str, Any] = totals
+        self._stacks: List[Optional[Traceback]] = [
+            None if s is None else Traceback((Frame(*f) for f in s[0]), s[1]) for s in stacks
+        ]
+        # (stack, epoch, bytes, count, var_bytes, var_count, samples, 0)
+        self._cohorts = cohorts
+        # (stack, epoch, alloc_b, alloc_n, free_b, free_n, alloc_samples, free_samples)
+        self._sites = sites
+        live: Dict[int, List[float]] = {}
+        for stack, _epoch, b, n, vb, _vn, k, _ in cohorts:
+            acc = live.setdefault(stack, [0.0, 0.0, 0.0, 0])
+            acc[0] += b
+            acc[1] += n
+            acc[2] += vb
+            acc[3] += k
+        self._live = live
+
+    # -- stacks ---------------------------------------------------------------
+    def traceback(self, stack_id: int) -> Traceback:
+        """The stack with this id (ids are stable within one tracking run)."""
+        tb = self._stacks[stack_id] if 0 < stack_id < len(self._stacks) else None
+        return tb if tb is not None else Traceback((UNKNOWN,))
+
+    @property
+    def stack_ids(self) -> range:
+        return range(1, len(self._stacks))
+
+    def live_by_stack(self) -> Dict[int, Tuple[float, float, float, int]]:
+        """stack id -> (estimated live bytes, count, variance of bytes, samples)."""
+        return {k: (v[0], v[1], v[2], int(v[3])) for k, v in self._live.items()}
+
+    def site_epochs(self) -> Dict[int, List[SiteEpoch]]:
+        """stack id -> its :class:`SiteEpoch` rows, one per epoch it touched,
+        in epoch order. This is what the leak analysis works from."""
+        rows: Dict[Tuple[int, int], SiteEpoch] = {}
+        for stack, epoch, ab, an, fb, fn, asamp, _fs in self._sites:
+            r = rows.setdefault((stack, epoch), SiteEpoch(epoch))
+            r.alloc_bytes, r.alloc_count = ab, an
+            r.freed_bytes, r.freed_count = fb, fn
+            r.samples = asamp
+        for stack, epoch, b, n, vb, _vn, k, _ in self._cohorts:
+            r = rows.setdefault((stack, epoch), SiteEpoch(epoch))
+            r.live_bytes, r.live_count, r.live_bytes_var, r.live_samples = b, n, vb, k
+        out: Dict[int, List[SiteEpoch]] = {}
+        for (stack, _epoch), r in sorted(rows.items()):
+            out.setdefault(stack, []).append(r)
+        return out
+
+    # -- tracemalloc-style statistics ----------------------------------------
+    def _key(self, tb: Traceback, key_type: str) -> Traceback:
+        top = tb[0] if tb else UNKNOWN
+        if key_type == "lineno":
+            return Traceback((top,))
+        if key_type == "filename":
+            return Traceback((Frame(top.filename, 0, ""),))
+        if key_type == "function":
+            return Traceback((Frame(top.filename, 0, top.function),))
+        return tb if tb else Traceback((UNKNOWN,))
+
+    def _cumulative_keys(self, tb: Traceback, key_type: str) -> Iterator[Traceback]:
+        seen = set()
+        for f in tb or (UNKNOWN,):
+            k = self._key(Traceback((f,)), key_type)
+            if k not in seen:
+                seen.add(k)
+                yield k
+
+    def _grouped(self, key_type: str, cumulative: bool) -> Dict[Traceback, List[float]]:
+        if key_type not in KEY_TYPES:
+            raise ValueError(f"unknown key_type {key_type!r}: expected one of {', '.join(KEY_TYPES)}")
+        if cumulative and key_type == "traceback":
+            raise ValueError("cumulative=True is not supported with key_type 'traceback'")
+        groups: Dict[Traceback, List[float]] = {}
+        for stack, (b, n, _v, _k) in self._live.items():
+            tb = self.traceback(stack)
+            keys = self._cumulative_keys(tb, key_type) if cumulative else (self._key(tb, key_type),)
+            for key in keys:
+                acc = groups.setdefault(key, [0.0, 0.0])
+                acc[0] += b
+                acc[1] += n
+        return groups
+
+    def statistics(self, key_type: str = "lineno", cumulative: bool = False) -> List[Statistic]:
+        """Estimated live memory grouped by ``key_type`` ("lineno", "filename",
+        "function" or "traceback"), biggest first. With ``cumulative``, memory
+        counts for every frame of its stack, not only the innermost."""
+        stats = [
+            Statistic(k, int(round(b)), int(round(n)))
+            for k, (b, n) in self._grouped(key_type, cumulative).items()
+        ]
+        stats.sort(key=lambda s: (-s.size, -s.count, s.traceback))
+        return stats
+
+    def compare_to(
+        self, old_snapshot: "Snapshot", key_type: str = "lineno", cumulative: bool = False
+    ) -> List[StatisticDiff]:
+        """Differences from ``old_snapshot`` grouped by ``key_type``, sorted by
+        the absolute size difference, biggest first."""
+        new = self._grouped(key_type, cumulative)
+        old = old_snapshot._grouped(key_type, cumulative)
+        diffs = []
+        for key in new.keys() | old.keys():
+            nb, nn = new.get(key, (0.0, 0.0))
+            ob, on = old.get(key, (0.0, 0.0))
+            diffs.append(
+                StatisticDiff(
+                    key,
+                    int(round(nb)),
+                    int(round(nb)) - int(round(ob)),
+                    int(round(nn)),
+                    int(round(nn)) - int(round(on)),
+                )
+            )
+        diffs.sort(key=lambda d: (-abs(d.size_diff), -d.size, d.traceback))
+        return diffs
+
+    def filter_files(self, patterns: Sequence[str], include: bool = True) -> Dict[int, Tuple[float, float, float, int]]:
+        """Live memory by stack, keeping stacks whose innermost frame's file
+        matches any of the fnmatch ``patterns`` (or, with include=False, none)."""
+        out = {}
+        for stack, v in self.live_by_stack().items():
+            fn = self.traceback(stack)[0].filename
+            hit = any(fnmatch.fnmatch(fn, p) for p in patterns)
+            if hit == include:
+                out[stack] = v
+        return out
+
+    def standard_error(self, stack_id: int) -> float:
+        """Standard error of the live-bytes estimate of one stack."""
+        v = self._live.get(stack_id)
+        return math.sqrt(v[2]) if v else 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"<memhound.Snapshot tracked={_fmt(self.tracked_bytes)} peak={_fmt(self.peak_bytes)} "
+            f"stacks={len(self._stacks) - 1} epoch={self.epoch} sample_bytes={self.sample_bytes}>"
+        )
