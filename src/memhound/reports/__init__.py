@@ -1,0 +1,1 @@
+"""Reports: functions from a snapshot to output, one renderer per module."""
