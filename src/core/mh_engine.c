@@ -163,7 +163,6 @@ void mh_engine_on_alloc(void *ptr, size_t size, double weight, const mh_frame_t 
         goto done; /* stop() ran while this thread was in the hook. */
     }
     int is_new;
-    hash ^= hash >> 31;
     uint32_t id = mh_stacks_intern_locked(&mh_engine.stacks, frames, depth, stack_flags,
                                           hash, &is_new);
     if (id == 0) {

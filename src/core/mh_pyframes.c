@@ -16,25 +16,10 @@
 #error "memhound supports CPython 3.10 to 3.13"
 #endif
 
-static inline int add(mh_frame_t *frames, int *depth, int max, unsigned *flags, uint64_t *h,
-                      void *code, int instr)
-{
-    if (*depth == max) {
-        *flags |= MH_STACK_TRUNCATED;
-        return 0;
-    }
-    frames[*depth].code = (uintptr_t)code;
-    frames[*depth].instr = instr;
-    frames[*depth].flags = 0;
-    *h = mh_stack_hash_step(*h, (uintptr_t)code, instr);
-    (*depth)++;
-    return 1;
-}
-
 int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *hash)
 {
     int depth = 0;
-    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t h = 0;
     *flags = 0;
     /* The thread's own state, read from thread-local storage: valid with or
      * without the GIL, NULL for threads Python does not know. */
@@ -42,12 +27,22 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
     if (ts == NULL || !Py_IsInitialized()) {
         goto done;
     }
+#define MH_ADD_FRAME(CODE, INSTR)                                   \
+    do {                                                            \
+        if (depth == max) {                                         \
+            *flags |= MH_STACK_TRUNCATED;                           \
+            goto done;                                              \
+        }                                                           \
+        frames[depth].code = (uintptr_t)(CODE);                     \
+        frames[depth].instr = (INSTR);                              \
+        frames[depth].flags = 0;                                    \
+        h += mh_stack_hash_frame((uintptr_t)(CODE), (INSTR), depth); \
+        depth++;                                                    \
+    } while (0)
 #if PY_VERSION_HEX < 0x030B0000
     /* 3.10: a linked list of frame objects; f_lasti counts code units. */
     for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
-        if (!add(frames, &depth, max, flags, &h, f->f_code, f->f_lasti)) {
-            break;
-        }
+        MH_ADD_FRAME(f->f_code, f->f_lasti);
     }
 #else
 #if PY_VERSION_HEX < 0x030D0000
@@ -57,6 +52,7 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
     /* 3.13: the thread state points at the current frame directly. */
     _PyInterpreterFrame *f = ts->current_frame;
 #endif
+    int complete = 0;
     for (; f != NULL; f = f->previous) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
@@ -75,18 +71,21 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
         _Py_CODEUNIT *ip = f->prev_instr;
 #endif
         _Py_CODEUNIT *start = _PyCode_CODE(co);
-        /* A frame still running its prologue has no line yet (as in CPython's own
-         * _PyFrame_IsIncomplete): skip it. */
-        if (f->owner != FRAME_OWNED_BY_GENERATOR && ip < start + co->_co_firsttraceable) {
-            continue;
+        /* A frame still running its prologue has no line yet (CPython's own
+         * _PyFrame_IsIncomplete): skip it. Only the newest frames can be in
+         * their prologue; every frame below a complete one has made a call. */
+        if (!complete) {
+            if (f->owner != FRAME_OWNED_BY_GENERATOR && ip < start + co->_co_firsttraceable) {
+                continue;
+            }
+            complete = 1;
         }
-        if (!add(frames, &depth, max, flags, &h, co, (int)(ip - start))) {
-            break;
-        }
+        MH_ADD_FRAME(co, (int)(ip - start));
     }
 #endif
+#undef MH_ADD_FRAME
 done:
-    *hash = h ^ (uint64_t)depth ^ ((uint64_t)*flags << 40);
+    *hash = mh_stack_hash_finish(h, depth, *flags);
     return depth;
 }
 

@@ -44,11 +44,23 @@ typedef struct {
 /* Reserve address space. Returns 0 or MH_ENOMEM. */
 int mh_stacks_init(mh_stacks_t *s);
 
-/* Hash of a stack, computed while walking. */
-static inline uint64_t mh_stack_hash_step(uint64_t h, uintptr_t code, int32_t instr)
+/* Hash contribution of the frame at `depth`. Frames are mixed independently and
+ * summed, so the walk has no serial multiply chain; full frames are compared on
+ * lookup, so the hash only has to spread well. */
+static inline uint64_t mh_stack_hash_frame(uintptr_t code, int32_t instr, int depth)
 {
-    h ^= (uint64_t)code + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-    h = (h ^ (uint32_t)instr) * 0x100000001B3ull;
+    uint64_t x = (uint64_t)code * 0x9E3779B97F4A7C15ull;
+    uint64_t y = ((uint64_t)(uint32_t)instr + ((uint64_t)depth << 32)) * 0xC2B2AE3D27D4EB4Full;
+    return x ^ (y >> 29) ^ y;
+}
+
+/* Final mix of a summed stack hash. */
+static inline uint64_t mh_stack_hash_finish(uint64_t h, int depth, unsigned flags)
+{
+    h ^= (uint64_t)depth * 0x165667B19E3779F9ull ^ ((uint64_t)flags << 56);
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
     return h;
 }
 
