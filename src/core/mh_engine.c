@@ -91,6 +91,7 @@ void mh_engine_begin_locked(int64_t sample_bytes, int max_frames, uint64_t seed)
     mh_engine.max_frames = max_frames;
     mh_engine.start_ns = mh_engine_clock_ns();
     mh_engine.epoch = 0;
+    mh_engine.merges = 0;
     uint64_t *e0 = mh_region_alloc_locked(&mh_engine.epochs, sizeof *e0);
     *e0 = 0;
     mh_engine.gen = mh_sample_configure_locked(sample_bytes, seed);
@@ -118,6 +119,44 @@ uint32_t mh_engine_next_epoch_locked(void)
     }
     *e = mh_engine_clock_ns() - mh_engine.start_ns;
     return ++mh_engine.epoch;
+}
+
+int mh_engine_merge_epochs_locked(void)
+{
+    int rc = 0;
+    mh_sites_t old = mh_engine.sites;
+    memset(&mh_engine.sites, 0, sizeof mh_engine.sites);
+    for (size_t i = 0; i < old.cap; i++) {
+        const mh_site_t *o = &old.slots[i];
+        if (o->key == 0) {
+            continue;
+        }
+        mh_site_t *n = mh_sites_get_locked(&mh_engine.sites, mh_site_stack(o), mh_site_epoch(o) / 2);
+        if (n == NULL) {
+            mh_engine.totals.dropped++;
+            rc = MH_ENOMEM;
+            continue;
+        }
+        n->alloc_bytes += o->alloc_bytes;
+        n->alloc_count += o->alloc_count;
+        n->free_bytes += o->free_bytes;
+        n->free_count += o->free_count;
+        n->alloc_samples += o->alloc_samples;
+        n->free_samples += o->free_samples;
+    }
+    mh_sites_clear_locked(&old);
+    for (size_t i = 0; i < mh_engine.live.cap; i++) {
+        mh_engine.live.slots[i].epoch /= 2;
+    }
+    uint64_t *starts = (uint64_t *)mh_engine.epochs.base;
+    size_t n = mh_engine.epochs.used / sizeof *starts;
+    for (size_t k = 0; 2 * k < n; k++) {
+        starts[k] = starts[2 * k];
+    }
+    mh_engine.epochs.used = ((n + 1) / 2) * sizeof *starts;
+    mh_engine.epoch /= 2;
+    mh_engine.merges++;
+    return rc;
 }
 
 static void pin_new_stack_locked(uint32_t id)

@@ -37,6 +37,7 @@ typedef struct {
     mh_region_t epochs;    /* uint64_t start time (ns) of each epoch. Protected by tables_lock. */
     mh_totals_t totals;    /* Protected by tables_lock. */
     uint32_t epoch;        /* Current epoch. Protected by tables_lock. */
+    uint32_t merges;       /* Times epochs were merged pairwise. Protected by tables_lock. */
     uint32_t gen;          /* Generation being tracked, 0 = none. Protected by tables_lock. */
     int max_frames;        /* Set before hooks go live. */
     uint64_t start_ns;     /* CLOCK_MONOTONIC at start. Set before hooks go live. */
@@ -66,6 +67,12 @@ void mh_engine_end_locked(void (*unpin)(uintptr_t code, void *arg), void *arg);
 
 /* Close the current epoch; returns the new epoch number. Lock held. */
 uint32_t mh_engine_next_epoch_locked(void);
+
+/* Halve the epoch resolution: epochs 2k and 2k+1 become epoch k, in the site
+ * table, the live table and the epoch start times, so that a long run keeps a
+ * bounded number of epochs. Returns 0 or MH_ENOMEM (rows that could not be moved
+ * are dropped and counted). Lock held. */
+int mh_engine_merge_epochs_locked(void);
 
 /* Record a sampled allocation of `size` bytes at `ptr` with `weight`, made at
  * the stack frames[0..depth) (innermost first). */

@@ -115,10 +115,24 @@ static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
     return PyLong_FromUnsignedLong(e);
 }
 
-static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sample_bytes,
-                             int max_frames, size_t live_entries, uint32_t stacks)
+static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:I,s:L,s:i,s:n,s:I}",
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return NULL;
+    }
+    mh_engine_lock();
+    mh_engine_merge_epochs_locked();
+    uint32_t e = mh_engine.epoch;
+    mh_engine_unlock();
+    return PyLong_FromUnsignedLong(e);
+}
+
+static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sample_bytes,
+                             int max_frames, size_t live_entries, uint32_t stacks,
+                             uint32_t merges)
+{
+    return Py_BuildValue("{s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:I,s:L,s:i,s:n,s:I,s:I}",
                          "live_bytes", t->live_bytes, "live_count", t->live_count,
                          "peak_bytes", t->peak_bytes, "samples",
                          (unsigned long long)t->samples, "frees",
@@ -126,7 +140,8 @@ static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sampl
                          (unsigned long long)t->dropped, "unpinned",
                          (unsigned long long)t->unpinned, "epoch", (unsigned)epoch,
                          "sample_bytes", (long long)sample_bytes, "max_frames", max_frames,
-                         "live_entries", (Py_ssize_t)live_entries, "stacks", (unsigned)stacks);
+                         "live_entries", (Py_ssize_t)live_entries, "stacks", (unsigned)stacks,
+                         "merges", (unsigned)merges);
 }
 
 static PyObject *core_totals(PyObject *self, PyObject *unused)
@@ -140,8 +155,9 @@ static PyObject *core_totals(PyObject *self, PyObject *unused)
     uint32_t epoch = mh_engine.epoch;
     size_t n = mh_engine.live.count;
     uint32_t stacks = mh_engine.stacks.count;
+    uint32_t merges = mh_engine.merges;
     mh_engine_unlock();
-    return totals_dict(&t, epoch, mh_sample_bytes, mh_engine.max_frames, n, stacks);
+    return totals_dict(&t, epoch, mh_sample_bytes, mh_engine.max_frames, n, stacks, merges);
 }
 
 /* What snapshot() copies out under the lock, so that no Python object is made
@@ -159,6 +175,7 @@ typedef struct {
     size_t n_epochs;
     mh_totals_t totals;
     uint32_t epoch;
+    uint32_t merges;
     size_t live_entries;
     uint64_t elapsed_ns;
 } copy_t;
@@ -221,6 +238,7 @@ static int copy_locked(copy_t *c)
     }
     c->totals = mh_engine.totals;
     c->epoch = mh_engine.epoch;
+    c->merges = mh_engine.merges;
     c->live_entries = mh_engine.live.count;
     c->elapsed_ns = mh_engine_clock_ns() - mh_engine.start_ns;
     rc = 0;
@@ -345,7 +363,7 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
         }
     }
     totals = epochs ? totals_dict(&c.totals, c.epoch, mh_sample_bytes, mh_engine.max_frames,
-                                  c.live_entries, c.n_stacks)
+                                  c.live_entries, c.n_stacks, c.merges)
                     : NULL;
     if (totals != NULL) {
         PyObject *el = PyFloat_FromDouble((double)c.elapsed_ns / 1e9);
@@ -388,6 +406,8 @@ static PyMethodDef methods[] = {
      "stop() -> bool: remove the hooks; False if another tool had wrapped them."},
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking() -> bool"},
     {"next_epoch", core_next_epoch, METH_NOARGS, "next_epoch() -> int: close the epoch."},
+    {"merge_epochs", core_merge_epochs, METH_NOARGS,
+     "merge_epochs() -> int: merge epochs pairwise (2k, 2k+1 -> k); returns the current epoch."},
     {"totals", core_totals, METH_NOARGS, "totals() -> dict of running totals."},
     {"snapshot", core_snapshot, METH_NOARGS,
      "snapshot() -> (totals, sites, cohorts, stacks, epochs): raw tables."},
