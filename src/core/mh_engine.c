@@ -92,6 +92,9 @@ void mh_engine_begin_locked(int64_t sample_bytes, int max_frames, uint64_t seed)
     mh_engine.start_ns = mh_engine_clock_ns();
     mh_engine.epoch = 0;
     mh_engine.merges = 0;
+    mh_engine.max_epochs = 0;
+    mh_engine.stride = 1;
+    mh_engine.units = 0;
     uint64_t *e0 = mh_region_alloc_locked(&mh_engine.epochs, sizeof *e0);
     *e0 = 0;
     mh_engine.gen = mh_sample_configure_locked(sample_bytes, seed);
@@ -119,6 +122,23 @@ uint32_t mh_engine_next_epoch_locked(void)
     }
     *e = mh_engine_clock_ns() - mh_engine.start_ns;
     return ++mh_engine.epoch;
+}
+
+uint32_t mh_engine_end_unit_locked(void)
+{
+    if (++mh_engine.units < mh_engine.stride) {
+        return mh_engine.epoch;
+    }
+    mh_engine.units = 0;
+    mh_engine_next_epoch_locked();
+    if (mh_engine.max_epochs != 0 && mh_engine.epoch + 1 >= mh_engine.max_epochs &&
+        mh_engine.epoch % 2 == 0) {
+        /* Epochs 0..epoch-1 are closed and even in number, and the current one is
+         * empty: merging pairs them exactly. */
+        mh_engine_merge_epochs_locked();
+        mh_engine.stride *= 2;
+    }
+    return mh_engine.epoch;
 }
 
 int mh_engine_merge_epochs_locked(void)

@@ -38,6 +38,9 @@ typedef struct {
     mh_totals_t totals;    /* Protected by tables_lock. */
     uint32_t epoch;        /* Current epoch. Protected by tables_lock. */
     uint32_t merges;       /* Times epochs were merged pairwise. Protected by tables_lock. */
+    uint32_t max_epochs;   /* 0 = unbounded; else merge when reached. Protected by tables_lock. */
+    uint64_t stride;       /* Units of work per epoch (doubles on each merge). Protected by tables_lock. */
+    uint64_t units;        /* Units ended in the current epoch. Protected by tables_lock. */
     uint32_t gen;          /* Generation being tracked, 0 = none. Protected by tables_lock. */
     int max_frames;        /* Set before hooks go live. */
     uint64_t start_ns;     /* CLOCK_MONOTONIC at start. Set before hooks go live. */
@@ -67,6 +70,12 @@ void mh_engine_end_locked(void (*unpin)(uintptr_t code, void *arg), void *arg);
 
 /* Close the current epoch; returns the new epoch number. Lock held. */
 uint32_t mh_engine_next_epoch_locked(void);
+
+/* A unit of work ended (a loop pass, a request, a time window). Every `stride`
+ * units close an epoch; when max_epochs is set and reached, epochs are merged
+ * pairwise and the stride doubles, so every closed epoch holds the same number
+ * of units however long the run. Returns the current epoch. Lock held. */
+uint32_t mh_engine_end_unit_locked(void);
 
 /* Halve the epoch resolution: epochs 2k and 2k+1 become epoch k, in the site
  * table, the live table and the epoch start times, so that a long run keeps a

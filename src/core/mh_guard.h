@@ -12,6 +12,8 @@ typedef struct {
     uint32_t gen;      /* Tracking generation the countdown belongs to. Thread-local. */
     uint32_t busy;     /* >0 while memhound itself runs on this thread: hooks pass
                           straight through. Thread-local. */
+    uint32_t ignored;  /* Non-zero: this thread's allocations are never sampled
+                          (its frees are still seen). Thread-local. */
 } mh_tls_t;
 
 extern _Thread_local mh_tls_t mh_tls __attribute__((tls_model("initial-exec")));

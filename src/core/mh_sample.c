@@ -71,6 +71,13 @@ static void seed_thread(mh_tls_t *t, uint32_t gen)
 
 double mh_sample_slow(mh_tls_t *t, size_t size, uint32_t gen)
 {
+    if (t->ignored) {
+        /* memhound's own helper threads: never sampled; the countdown is pushed
+         * far out so that the fast path stays fast. */
+        t->gen = gen;
+        t->countdown = INT64_MAX / 2;
+        return 0.0;
+    }
     if (mh_sample_bytes <= 1) {
         /* Exact mode: every allocation, weight 1. */
         t->gen = gen;

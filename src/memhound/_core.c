@@ -128,11 +128,39 @@ static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
     return PyLong_FromUnsignedLong(e);
 }
 
+static PyObject *core_end_unit(PyObject *self, PyObject *unused)
+{
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return NULL;
+    }
+    mh_engine_lock();
+    uint32_t e = mh_engine_end_unit_locked();
+    mh_engine_unlock();
+    return PyLong_FromUnsignedLong(e);
+}
+
+static PyObject *core_set_max_epochs(PyObject *self, PyObject *arg)
+{
+    unsigned long v = PyLong_AsUnsignedLong(arg);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (v != 0 && (v < 4 || v > 1u << 20)) {
+        PyErr_SetString(PyExc_ValueError, "max_epochs must be 0 or between 4 and 2**20");
+        return NULL;
+    }
+    mh_engine_lock();
+    mh_engine.max_epochs = (uint32_t)v;
+    mh_engine_unlock();
+    Py_RETURN_NONE;
+}
+
 static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sample_bytes,
                              int max_frames, size_t live_entries, uint32_t stacks,
                              uint32_t merges)
 {
-    return Py_BuildValue("{s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:I,s:L,s:i,s:n,s:I,s:I}",
+    PyObject *d = Py_BuildValue("{s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:I,s:L,s:i,s:n,s:I,s:I}",
                          "live_bytes", t->live_bytes, "live_count", t->live_count,
                          "peak_bytes", t->peak_bytes, "samples",
                          (unsigned long long)t->samples, "frees",
@@ -142,6 +170,14 @@ static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sampl
                          "sample_bytes", (long long)sample_bytes, "max_frames", max_frames,
                          "live_entries", (Py_ssize_t)live_entries, "stacks", (unsigned)stacks,
                          "merges", (unsigned)merges);
+    if (d != NULL) {
+        PyObject *st = PyLong_FromUnsignedLongLong(mh_engine.stride);
+        if (st == NULL || PyDict_SetItemString(d, "stride", st) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(st);
+    }
+    return d;
 }
 
 static PyObject *core_totals(PyObject *self, PyObject *unused)
@@ -389,6 +425,104 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
     return result;
 }
 
+static PyObject *core_ignore_thread(PyObject *self, PyObject *arg)
+{
+    int v = PyObject_IsTrue(arg);
+    if (v < 0) {
+        return NULL;
+    }
+    mh_tls.ignored = (uint32_t)v;
+    mh_tls.gen = 0; /* Redraw the countdown on the next allocation. */
+    Py_RETURN_NONE;
+}
+
+/* --epoch-on: close an epoch each time a named function returns.
+ *
+ * On 3.10 and 3.11 this is a C profile function per thread: a return event
+ * costs two pointer compares unless the code object's name is the target's
+ * (co_name is interned, and so is the target name). From 3.12 the Python side
+ * uses sys.monitoring instead. */
+static PyObject *epoch_name;     /* Interned last component of the qualname. GIL. */
+static PyObject *epoch_qualname; /* Full qualname (3.11+), or NULL. GIL. */
+static PyObject *epoch_module;   /* Module name, or NULL for any. GIL. */
+static PyObject *epoch_target;   /* The code object last matched (strong). GIL. */
+static unsigned long long epoch_hits;
+
+static int code_matches(PyCodeObject *co, PyFrameObject *frame)
+{
+    if (co->co_name != epoch_name) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030B0000
+    if (epoch_qualname != NULL &&
+        PyUnicode_Compare(co->co_qualname, epoch_qualname) != 0) {
+        return 0;
+    }
+#endif
+    if (epoch_module != NULL) {
+        PyObject *globals = PyEval_GetGlobals();
+        PyObject *name = globals ? PyDict_GetItemString(globals, "__name__") : NULL;
+        if (name == NULL || !PyUnicode_Check(name) ||
+            PyUnicode_Compare(name, epoch_module) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int epoch_profile(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    if (what != PyTrace_RETURN || epoch_name == NULL) {
+        return 0;
+    }
+    PyCodeObject *co = PyFrame_GetCode(frame);
+    int hit = (PyObject *)co == epoch_target;
+    if (!hit && code_matches(co, frame)) {
+        Py_XSETREF(epoch_target, Py_NewRef((PyObject *)co));
+        hit = 1;
+    }
+    Py_DECREF(co);
+    if (hit && atomic_load(&mh_sample_gen) != 0) {
+        mh_engine_lock();
+        mh_engine_end_unit_locked();
+        mh_engine_unlock();
+        epoch_hits++;
+    }
+    return 0;
+}
+
+static PyObject *core_set_epoch_function(PyObject *self, PyObject *args)
+{
+    PyObject *name, *qualname, *module;
+    if (!PyArg_ParseTuple(args, "UOO", &name, &qualname, &module)) {
+        return NULL;
+    }
+    Py_INCREF(name);
+    PyUnicode_InternInPlace(&name);
+    Py_XSETREF(epoch_name, name);
+    Py_XSETREF(epoch_qualname, qualname == Py_None ? NULL : Py_NewRef(qualname));
+    Py_XSETREF(epoch_module, module == Py_None ? NULL : Py_NewRef(module));
+    Py_CLEAR(epoch_target);
+    epoch_hits = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_install_epoch_profile(PyObject *self, PyObject *unused)
+{
+    PyEval_SetProfile(epoch_profile, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_clear_epoch_function(PyObject *self, PyObject *unused)
+{
+    PyEval_SetProfile(NULL, NULL);
+    Py_CLEAR(epoch_name);
+    Py_CLEAR(epoch_qualname);
+    Py_CLEAR(epoch_module);
+    Py_CLEAR(epoch_target);
+    return PyLong_FromUnsignedLongLong(epoch_hits);
+}
+
 static PyObject *core_sample_probability(PyObject *self, PyObject *args)
 {
     unsigned long long size;
@@ -406,11 +540,23 @@ static PyMethodDef methods[] = {
      "stop() -> bool: remove the hooks; False if another tool had wrapped them."},
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking() -> bool"},
     {"next_epoch", core_next_epoch, METH_NOARGS, "next_epoch() -> int: close the epoch."},
+    {"end_unit", core_end_unit, METH_NOARGS,
+     "end_unit() -> int: a unit of work ended; every `stride` units close an epoch."},
+    {"set_max_epochs", core_set_max_epochs, METH_O,
+     "set_max_epochs(n): merge epochs pairwise (doubling the stride) when n are reached; 0 = never."},
     {"merge_epochs", core_merge_epochs, METH_NOARGS,
      "merge_epochs() -> int: merge epochs pairwise (2k, 2k+1 -> k); returns the current epoch."},
     {"totals", core_totals, METH_NOARGS, "totals() -> dict of running totals."},
     {"snapshot", core_snapshot, METH_NOARGS,
      "snapshot() -> (totals, sites, cohorts, stacks, epochs): raw tables."},
+    {"ignore_thread", core_ignore_thread, METH_O,
+     "ignore_thread(flag): never sample this thread's allocations (memhound's own threads)."},
+    {"set_epoch_function", core_set_epoch_function, METH_VARARGS,
+     "set_epoch_function(name, qualname, module): the function whose returns close epochs."},
+    {"install_epoch_profile", core_install_epoch_profile, METH_NOARGS,
+     "install_epoch_profile(): watch returns of the epoch function on this thread."},
+    {"clear_epoch_function", core_clear_epoch_function, METH_NOARGS,
+     "clear_epoch_function() -> int: stop watching; returns how many epochs it closed."},
     {"sample_probability", core_sample_probability, METH_VARARGS,
      "sample_probability(size, sample_bytes) -> float: p(size) = 1 - exp(-size/R)."},
     {NULL, NULL, 0, NULL},

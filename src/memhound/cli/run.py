@@ -1,47 +1,124 @@
 """``memhound run [options] script.py [args]`` / ``memhound run -m module [args]``:
-run a program under memhound and report where its live memory was allocated."""
+run a program under memhound and end with a verdict: is it leaking, where, how
+fast, how sure. The program's own output, traceback and exit code pass through."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import runpy
 import sys
+import threading
+import time
 import traceback
 from typing import List, Optional
 
-from .. import tracker
-from ..reports import text
+from .. import __version__, tracker
+from ..analysis import analyze
+from ..reports import json_report, terminal
+from ..session import Session, parse_function_spec
 
-HELP = "run a Python program under memhound and report its live memory by site"
+HELP = "run a Python program under memhound and report whether, where and how fast it leaks"
+
+#: Exit code of --fail-on-leak when the verdict is a leak.
+EXIT_LEAK = 3
+#: Exit code of memhound's own errors (bad options, missing script, unwritable output).
+EXIT_ERROR = 2
+
+#: Default sampling rate of ``memhound run``: see docs/verdict.md ("sampling rate").
+RUN_SAMPLE_BYTES = 4096
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--sample-bytes", type=_positive_int, default=None, metavar="N",
-                      help=f"mean bytes between samples (default {tracker.DEFAULT_SAMPLE_BYTES})")
+                      help=f"mean bytes between samples (default {RUN_SAMPLE_BYTES})")
     mode.add_argument("--exact", action="store_true", help="record every allocation")
-    p.add_argument("--max-frames", type=_positive_int, default=tracker.DEFAULT_MAX_FRAMES,
+    p.add_argument("--max-frames", type=_frames, default=tracker.DEFAULT_MAX_FRAMES,
                    metavar="N", help="deepest stack kept per sample (default %(default)s)")
-    p.add_argument("--top", type=_positive_int, default=10, metavar="N",
-                   help="sites shown (default %(default)s)")
+    ep = p.add_mutually_exclusive_group()
+    ep.add_argument("--epoch-on", metavar="FUNC",
+                    help="close an epoch each time FUNC returns (a name, or module:qualname): "
+                         "one pass of your loop, one request")
+    ep.add_argument("--manual-epochs", action="store_true",
+                    help="epochs only where the program calls memhound.next_epoch()")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--fail-on-leak", action="store_true",
+                   help=f"exit with {EXIT_LEAK} when the verdict is a leak (for CI)")
+    p.add_argument("--top", type=_positive_int, default=5, metavar="N",
+                   help="leak sites shown (default %(default)s)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no terminal report")
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     p.add_argument("target", nargs=argparse.REMAINDER, metavar="script.py [args]",
                    help="the program and its arguments")
 
 
-def _positive_int(text_value: str) -> int:
+def _positive_int(value: str) -> int:
     try:
-        v = int(text_value)
+        v = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text_value!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text_value!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return v
+
+
+def _frames(value: str) -> int:
+    v = _positive_int(value)
+    if v > tracker.MAX_FRAMES_CAP:
+        raise argparse.ArgumentTypeError(f"at most {tracker.MAX_FRAMES_CAP}, got {v}")
     return v
 
 
 def _fail(message: str) -> int:
     sys.stderr.write(f"memhound: error: {message}\n")
-    return 2
+    return EXIT_ERROR
+
+
+def _check_writable(path: str) -> Optional[str]:
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        return f"cannot write the JSON report to {path}: it is a directory"
+    if not os.path.isdir(d):
+        return f"cannot write the JSON report to {path}: no such directory {d}"
+    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"cannot write the JSON report to {path}: permission denied"
+    return None
+
+
+class _Progress:
+    """A status line on stderr while a long run goes on (only on a terminal)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.stop = threading.Event()
+        self.shown = False
+        self.thread = threading.Thread(target=self._run, name="memhound-progress", daemon=True)
+
+    def _run(self) -> None:
+        from .. import _core
+
+        _core.ignore_thread(True)
+        t0 = time.monotonic()
+        while not self.stop.wait(1.0):
+            if time.monotonic() - t0 < 3.0 or not self.session.timeline:
+                continue
+            t, rss, tracked, _heap = self.session.timeline[-1]
+            sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {terminal.fmt_bytes(tracked)}"
+                             f" · RSS {terminal.fmt_bytes(rss)}\r")
+            sys.stderr.flush()
+            self.shown = True
+
+    def start(self) -> None:
+        if sys.stderr.isatty():
+            self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        if self.shown:
+            sys.stderr.write("\x1b[2K\r")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,9 +127,17 @@ def run(args: argparse.Namespace) -> int:
         target = target[1:]
     if args.module is None and not target:
         return _fail("missing the script to run (memhound run script.py [args])")
+    if args.json:
+        problem = _check_writable(args.json)
+        if problem:
+            return _fail(problem)
+    if args.epoch_on:
+        try:
+            parse_function_spec(args.epoch_on)
+        except ValueError as e:
+            return _fail(f"--epoch-on: {e}")
+    path: Optional[str] = None
     if args.module is not None:
-        import importlib.util
-
         try:
             spec = importlib.util.find_spec(args.module)
         except (ImportError, ValueError):
@@ -60,44 +145,74 @@ def run(args: argparse.Namespace) -> int:
         if spec is None:
             return _fail(f"no module named {args.module!r}")
         argv = [args.module] + target
-        path: Optional[str] = None
     else:
         path = os.path.abspath(target[0])
         if not os.path.isfile(path):
             return _fail(f"no such file: {target[0]}")
         argv = [path] + target[1:]
 
-    sample_bytes = 1 if args.exact else args.sample_bytes
-    saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
+    sample_bytes = 1 if args.exact else (args.sample_bytes or RUN_SAMPLE_BYTES)
+    session = Session(sample_bytes, args.max_frames, epoch_on=args.epoch_on,
+                      manual_epochs=args.manual_epochs)
+    saved_argv = sys.argv
     sys.argv = argv
     if path is not None:
         sys.path.insert(0, os.path.dirname(path))
-    exit_code = 0
-    tracker.start(sample_bytes, args.max_frames)
+    status, code = "completed", 0
+    t0 = time.monotonic()
+    progress = _Progress(session)
+    session.start()
+    progress.start()
     try:
         if path is not None:
             runpy.run_path(path, run_name="__main__")
         else:
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
-        exit_code = _exit_code(e.code)
+        status, code = "exited", _exit_code(e.code)
     except KeyboardInterrupt:
         traceback.print_exc()
-        exit_code = 130
+        status, code = "interrupted", 130
     except BaseException:
-        # The program's own traceback, as Python would print it (minus our frames).
         etype, value, tb = sys.exc_info()
+        # The program's own traceback, as Python prints it, without memhound's frames.
         while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__):
             tb = tb.tb_next
         traceback.print_exception(etype, value, tb)
-        exit_code = 1
+        status, code = "raised", 1
     finally:
         sys.argv = saved_argv
-        snap = tracker.snapshot()
-        tracker.stop()
+        progress.finish()
+        result = session.finish()
+    duration = time.monotonic() - t0
     sys.stdout.flush()
-    text.render_top_sites(snap, sys.stderr, top=args.top, program=argv[0])
-    return exit_code
+
+    unit = "epoch" if result.epoch_kind == "time" else "call"
+    verdict = analyze(result.snapshot, timeline=result.timeline,
+                      units_per_epoch=result.units_per_epoch, epoch_unit=unit)
+    if status != "completed":
+        verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
+    rc = code
+    if args.json:
+        report = json_report.build(result, verdict, argv=argv, duration=duration,
+                                   exit_status=status, exit_code=code, version=__version__)
+        try:
+            json_report.write(args.json, report)
+        except OSError as e:
+            _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
+            rc = rc or EXIT_ERROR
+    if not args.quiet:
+        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
+        if args.json:
+            sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
+    if rc == 0 and args.fail_on_leak and verdict.leaking:
+        rc = EXIT_LEAK
+    return rc
+
+
+def _ended(status: str, code: int) -> str:
+    return {"exited": f"exited with code {code}", "raised": "raised an exception",
+            "interrupted": "was interrupted"}.get(status, "ended early")
 
 
 def _exit_code(code: object) -> int:

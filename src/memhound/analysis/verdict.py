@@ -1,0 +1,283 @@
+"""The leak verdict: which sites keep memory alive epoch after epoch.
+
+For every site (a stack, rolled up to the innermost frame of the user's own code) the
+snapshot gives, per epoch e, the estimated bytes allocated (A_e) and freed (F_e), and
+the *cohort* C_e: the bytes allocated during epoch e that are still alive now.
+
+Two questions decide a leak, after a warm-up (the first 20 % of epochs, where caches
+fill and imports happen):
+
+1. **Cohort survival.** Do allocations made in *old* post-warm-up epochs (older than a
+   guard of the most recent 25 % of epochs, where buffers, bounded caches and sawtooth
+   teeth may still legitimately hold memory) survive to the end? The leak rate
+   estimate is the mean old cohort, r = mean(C_e); its standard error combines the
+   spread between epochs and the Horvitz-Thompson sampling variance of each C_e, and
+   gives a 95 % interval and a one-sided p-value (normal approximation).
+2. **Trend.** Does the site's live memory L_e = sum_{k<=e} (A_k - F_k) grow across the
+   post-warm-up epochs? The mean change per epoch must be positive beyond two standard
+   errors (computed from the spread of the changes, since L is a running sum). This rejects sites whose old survivors are a fixed set (hot entries
+   of a bounded cache, one-off late initialisation).
+
+A site leaks when both hold, its survivors are spread over several old epochs, and
+p < ``alpha``. See docs/verdict.md for assumptions and limits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..snapshot import Frame, Snapshot, Traceback
+from .sites import program_frames, site_of
+
+#: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None)
+TimelinePoint = Tuple[float, int, float, Optional[int]]
+
+
+@dataclass
+class SiteVerdict:
+    """The verdict on one site."""
+
+    site: Frame
+    stack: Traceback
+    stack_ids: List[int]
+    leaking: bool
+    bytes_per_epoch: float
+    ci95: Tuple[float, float]
+    p_value: float
+    bytes_per_second: float
+    slope: float
+    slope_se: float
+    live_bytes: float
+    live_count: float
+    old_epochs_with_survivors: int
+    old_epochs: int
+    series: List[float] = field(default_factory=list, repr=False)  # live bytes per epoch
+    rank: int = 0
+
+
+@dataclass
+class Verdict:
+    """The run's verdict: leaking or not, how fast, where, and a summary."""
+
+    leaking: bool
+    summary: str
+    bytes_per_epoch: float
+    bytes_per_second: float
+    leaks: List[SiteVerdict]
+    suspects: List[SiteVerdict]
+    epochs: int
+    warmup: int
+    guard: int
+    epoch_seconds: float
+    rss_bytes_per_second: Optional[float] = None
+    tracked_bytes_per_second: Optional[float] = None
+    diagnosis: str = "leak"  # "leak", "none", "native", "too-short"
+    #: With diagnosis "native": True when the C heap (malloc) grows with RSS.
+    native_in_heap: bool = False
+
+
+def _norm_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _ols(xs: Sequence[float], ys: Sequence[float]) -> Tuple[float, float]:
+    """Least-squares slope and its standard error (0, inf when undefined)."""
+    n = len(xs)
+    if n < 3:
+        return 0.0, math.inf
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx <= 0:
+        return 0.0, math.inf
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    a = my - b * mx
+    rss = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys))
+    se = math.sqrt(rss / (n - 2) / sxx) if n > 2 else math.inf
+    return b, se
+
+
+@dataclass
+class _Series:
+    site: Frame
+    stack_ids: List[int]
+    alloc: List[float]
+    freed: List[float]
+    cohort: List[float]
+    cohort_var: List[float]
+    cohort_samples: List[int]
+    live_bytes: float = 0.0
+    live_count: float = 0.0
+    best_stack: int = 0
+    best_live: float = -1.0
+
+
+def _series_by_site(snap: Snapshot, n: int) -> Dict[Frame, _Series]:
+    out: Dict[Frame, _Series] = {}
+    live = snap.live_by_stack()
+    for stack_id, rows in snap.site_epochs().items():
+        tb = snap.traceback(stack_id)
+        site = site_of(tb)
+        s = out.get(site)
+        if s is None:
+            s = out[site] = _Series(site, [], [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
+        s.stack_ids.append(stack_id)
+        for r in rows:
+            e = min(r.epoch, n - 1)
+            s.alloc[e] += r.alloc_bytes
+            s.freed[e] += r.freed_bytes
+            s.cohort[e] += r.live_bytes
+            s.cohort_var[e] += r.live_bytes_var
+            s.cohort_samples[e] += r.live_samples
+        lb, lc, _v, _k = live.get(stack_id, (0.0, 0.0, 0.0, 0))
+        s.live_bytes += lb
+        s.live_count += lc
+        if lb > s.best_live:
+            s.best_live, s.best_stack = lb, stack_id
+    return out
+
+
+def _epoch_seconds(snap: Snapshot, first: int) -> float:
+    starts = snap.epoch_starts
+    if len(starts) > first + 1:
+        return max((snap.elapsed - starts[first]) / (len(starts) - first), 1e-9)
+    return max(snap.elapsed / max(len(starts), 1), 1e-9)
+
+
+def _fmt_bytes(n: float) -> str:
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
+        n /= 1000
+    return f"{sign}{n:.1f} GB"  # pragma: no cover
+
+
+def analyze(
+    snap: Snapshot,
+    *,
+    timeline: Sequence[TimelinePoint] = (),
+    units_per_epoch: float = 1.0,
+    epoch_unit: str = "epoch",
+    warmup_fraction: float = 0.2,
+    guard_fraction: float = 0.25,
+    alpha: float = 0.05,
+    min_epochs: int = 6,
+) -> Verdict:
+    """Judge a snapshot. ``units_per_epoch`` converts merged epochs back to the
+    user's units (iterations, requests); ``epoch_unit`` names them in the summary.
+    ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis."""
+    n = snap.epoch + 1
+    warmup = max(1, int(round(warmup_fraction * n)))
+    guard = max(2, int(math.ceil(guard_fraction * n)))
+    old = list(range(warmup, n - guard))
+    epoch_s = _epoch_seconds(snap, warmup) * 1.0
+    per_unit = 1.0 / max(units_per_epoch, 1e-12)
+
+    if n < min_epochs or len(old) < 2:
+        v = Verdict(False, "", 0.0, 0.0, [], [], n, warmup, guard, epoch_s, diagnosis="too-short")
+        v.summary = (f"Not enough epochs to judge ({n}; memhound needs at least {min_epochs}): "
+                     "run longer, or mark units of work with --epoch-on or memhound.next_epoch().")
+        _diagnose_rss(v, timeline, snap)
+        return v
+
+    verdicts: List[SiteVerdict] = []
+    for s in _series_by_site(snap, n).values():
+        c_old = [s.cohort[e] for e in old]
+        m = len(c_old)
+        r = sum(c_old) / m
+        survivors = sum(1 for e in old if s.cohort_samples[e] > 0)
+        if r <= 0 or survivors == 0:
+            continue
+        spread = sum((c - r) ** 2 for c in c_old) / (m - 1) if m > 1 else 0.0
+        sampling = sum(s.cohort_var[e] for e in old) / (m * m)
+        se = math.sqrt(max(spread / m, sampling, 1e-12))
+        p = _norm_sf(r / se)
+        live, acc = [], 0.0
+        for e in range(n):
+            acc += s.alloc[e] - s.freed[e]
+            live.append(acc)
+        # Trend: the mean per-epoch change of live memory after warm-up. Live
+        # memory is a running sum, so its changes (not its levels) are what can be
+        # treated as independent: a full cache wanders around a constant and its
+        # changes average to zero, however long its excursions.
+        steps = [live[e] - live[e - 1] for e in range(warmup + 1, n)]
+        k = len(steps)
+        slope = sum(steps) / k if k else 0.0
+        slope_se = (math.sqrt(sum((d - slope) ** 2 for d in steps) / (k - 1) / k)
+                    if k > 1 else math.inf)
+        need = 3 if m >= 6 else 2
+        leaking = (p < alpha and survivors >= need and slope > 0
+                   and slope - 2 * slope_se > 0)
+        verdicts.append(SiteVerdict(
+            site=s.site, stack=program_frames(snap.traceback(s.best_stack)), stack_ids=s.stack_ids,
+            leaking=leaking, bytes_per_epoch=r * per_unit,
+            ci95=(max(0.0, (r - 1.96 * se)) * per_unit, (r + 1.96 * se) * per_unit),
+            p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,
+            slope_se=slope_se * per_unit, live_bytes=s.live_bytes, live_count=s.live_count,
+            old_epochs_with_survivors=survivors, old_epochs=m, series=live,
+        ))
+    verdicts.sort(key=lambda v: (not v.leaking, -v.bytes_per_epoch))
+    for i, v in enumerate(verdicts, 1):
+        v.rank = i
+    leaks = [v for v in verdicts if v.leaking]
+    total = sum(v.bytes_per_epoch for v in leaks)
+    total_s = sum(v.bytes_per_second for v in leaks)
+    verdict = Verdict(bool(leaks), "", total, total_s, leaks, verdicts, n, warmup, guard, epoch_s,
+                      diagnosis="leak" if leaks else "none")
+    _diagnose_rss(verdict, timeline, snap)
+    if leaks:
+        top = leaks[0]
+        share = top.bytes_per_epoch / total if total > 0 else 1.0
+        where = f"{top.site.filename}:{top.site.lineno} in {top.site.function}"
+        more = f" and {len(leaks) - 1} more site{'s' if len(leaks) > 2 else ''}" if len(leaks) > 1 else ""
+        verdict.summary = (
+            f"Leaking about {_fmt_bytes(total)} per {epoch_unit} ({_fmt_bytes(total_s)}/s): "
+            f"{share:.0%} of it allocated at {where}{more}, and still alive."
+        )
+    elif verdict.diagnosis == "native":
+        where = ("memory malloc'd outside Python's allocators (a C extension, ctypes) grows with it"
+                 if verdict.native_in_heap else
+                 "native memory outside the C heap (mmap) or allocator retention")
+        verdict.summary = (
+            f"No Python-level leak: the tracked heap is flat, but RSS grows at "
+            f"{_fmt_bytes(verdict.rss_bytes_per_second or 0)}/s; {where}."
+        )
+    else:
+        verdict.summary = (f"No leak found: no site's memory keeps surviving after warm-up "
+                           f"({n} epochs, {snap.elapsed:.1f} s).")
+    return verdict
+
+
+def _diagnose_rss(verdict: Verdict, timeline: Sequence[TimelinePoint], snap: Snapshot) -> None:
+    """Fill the RSS and tracked-heap rates, and call the run 'native' when no Python
+    site leaks, the tracked heap is flat, and RSS keeps growing: a significant
+    slope after warm-up *and* new highs late in the run (allocator retention and
+    sawtooth workloads reach their high-water mark early and then stay)."""
+    if len(timeline) < 9:
+        return
+    t0, t_end = timeline[0][0], timeline[-1][0]
+    pts = [p for p in timeline if p[0] >= t0 + (t_end - t0) * 0.2]
+    if len(pts) < 9:
+        return
+    ts = [p[0] for p in pts]
+    rss = [float(p[1]) for p in pts]
+    rss_slope, rss_se = _ols(ts, rss)
+    trk_slope, _ = _ols(ts, [float(p[2]) for p in pts])
+    verdict.rss_bytes_per_second = rss_slope
+    verdict.tracked_bytes_per_second = trk_slope
+    heaps = [p[3] for p in pts if len(p) > 3 and p[3] is not None]
+    heap_slope = _ols(ts[:len(heaps)], [float(h) for h in heaps])[0] if len(heaps) == len(pts) else None
+    third = len(pts) // 3
+    new_highs = max(rss[-third:]) - max(rss[:third])
+    span = ts[-1] - ts[0]
+    rss_growth = rss_slope * span
+    floor = max(4e6, 0.05 * rss[0])
+    if (not verdict.leaks and verdict.diagnosis != "too-short" and rss_slope > 0
+            and rss_slope - 3 * rss_se > 0 and rss_growth > floor and new_highs > floor / 2
+            and trk_slope * span < 0.25 * rss_growth):
+        verdict.diagnosis = "native"
+        verdict.native_in_heap = heap_slope is not None and heap_slope > 0.5 * rss_slope

@@ -1,0 +1,89 @@
+"""The JSON report, schema 1 (see the README's "JSON report" section): a stable
+machine-readable format. Fields are only ever added."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Any, Dict, List
+
+from ..analysis.verdict import SiteVerdict, Verdict
+from ..session import SessionResult
+from ..snapshot import Frame
+
+SCHEMA = 1
+
+
+def _frame(f: Frame) -> Dict[str, Any]:
+    fn = f.filename
+    if fn and not fn.startswith("<"):
+        fn = os.path.abspath(fn)
+    return {"file": fn, "line": f.lineno, "function": f.function}
+
+
+def _leak(v: SiteVerdict) -> Dict[str, Any]:
+    return {
+        "rank": v.rank,
+        "site": _frame(v.site),
+        "stack": [_frame(f) for f in v.stack],
+        "native_stack": [],
+        "bytes_per_epoch": v.bytes_per_epoch,
+        "ci95": [v.ci95[0], v.ci95[1]],
+        "p_value": v.p_value,
+        "bytes_per_second": v.bytes_per_second,
+        "live_bytes": v.live_bytes,
+        "live_count": int(round(v.live_count)),
+        "type": None,
+        "retained_by": [],
+        "stack_truncated": bool(v.stack.truncated),
+    }
+
+
+def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration: float,
+          exit_status: str, exit_code: int, version: str) -> Dict[str, Any]:
+    """The report as a dict. ``exit_status`` is "completed", "exited", "raised" or
+    "interrupted"; anything but "completed" marks the report as covering a run
+    that ended early."""
+    snap = result.snapshot
+    return {
+        "memhound": version,
+        "schema": SCHEMA,
+        "argv": list(argv),
+        "python": platform.python_version(),
+        "pid": os.getpid(),
+        "duration_s": duration,
+        "mode": {"sample_bytes": snap.sample_bytes, "native": False},
+        "epochs": {"kind": result.epoch_kind, "count": verdict.epochs,
+                   "units_per_epoch": result.units_per_epoch,
+                   "seconds_per_epoch": verdict.epoch_seconds,
+                   "warmup": verdict.warmup},
+        "memory": {
+            "peak_rss": result.peak_rss,
+            "final_rss": result.final_rss,
+            "peak_tracked": snap.peak_bytes,
+            "final_tracked": snap.tracked_bytes,
+        },
+        "verdict": {
+            "leaking": verdict.leaking,
+            "bytes_per_epoch": verdict.bytes_per_epoch,
+            "bytes_per_second": verdict.bytes_per_second,
+            "summary": verdict.summary,
+            "diagnosis": verdict.diagnosis,
+            "rss_bytes_per_second": verdict.rss_bytes_per_second,
+            "tracked_bytes_per_second": verdict.tracked_bytes_per_second,
+        },
+        "leaks": [_leak(v) for v in verdict.leaks],
+        "timeline": [{"t": t, "rss": rss, "heap": heap, "tracked": int(round(tracked))}
+                     for t, rss, tracked, heap in result.timeline],
+        "program": {"status": exit_status, "exit_code": exit_code,
+                    "complete": exit_status == "completed"},
+    }
+
+
+def write(path: str, report: Dict[str, Any]) -> None:
+    """Write the report atomically (a temporary file renamed into place)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
