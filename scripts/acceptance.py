@@ -138,31 +138,49 @@ def run_tracemalloc_diff(python: str, scenario: str, truth: dict, timeout: float
     return "miss", dt
 
 
+MEMRAY_LEAKS = r'''
+import json, os, sys
+from memray import FileReader
+reader = FileReader(sys.argv[1])
+target = os.path.abspath(sys.argv[3])
+by_line = {}
+for rec in reader.get_leaked_allocation_records(merge_threads=True):
+    # Attribute to the innermost frame in the scenario itself (as memhound does).
+    for func, path, line in rec.stack_trace():
+        if os.path.abspath(path) == target:
+            key = f"{target}:{line}"
+            by_line[key] = by_line.get(key, 0) + rec.size
+            break
+json.dump(sorted(by_line.items(), key=lambda kv: -kv[1]), open(sys.argv[2], "w"))
+'''
+
+
 def run_memray(python: str, scenario: str, truth: dict, timeout: float) -> str:
+    """memray's leak report: what was allocated and never freed at exit, by the line
+    that allocated it (--trace-python-allocators, so small objects are seen)."""
     with tempfile.TemporaryDirectory() as tmp:
         cap = os.path.join(tmp, "cap.bin")
+        out = os.path.join(tmp, "leaks.json")
         try:
             subprocess.run([python, "-m", "memray", "run", "-q", "--trace-python-allocators",
                             "-o", cap, scenario], capture_output=True, timeout=timeout,
-                           cwd=os.path.dirname(scenario), check=True)
-            out = os.path.join(tmp, "stats.json")
-            subprocess.run([python, "-m", "memray", "stats", "--json", "-o", out, "-f", cap],
-                           capture_output=True, timeout=timeout, check=True)
-            stats = json.load(open(out))
+                           cwd=os.path.dirname(scenario))
+            subprocess.run([python, "-c", MEMRAY_LEAKS, cap, out, scenario], capture_output=True,
+                           timeout=timeout, check=True)
+            ranked = json.load(open(out))
         except (subprocess.SubprocessError, ValueError, OSError):
             return "error"
-    # Leaked memory at exit by allocation location, biggest first.
-    locs = stats.get("top_locations_by_size") or []
     path = os.path.abspath(scenario)
-    ours = [(loc.get("location", ""), loc.get("size", 0)) for loc in locs]
+    ours = [(loc, size) for loc, size in ranked if loc.startswith(path + ":")]
     if not truth["leaks"]:
-        return "false-alarm" if any(path in loc and size > 64 * 1024 for loc, size in ours) else "clean"
+        return "false-alarm" if any(size > 64 * 1024 for _, size in ours) else "clean"
     if truth.get("native"):
         return "miss"
     want = {f"{path}:{s['line']}" for s in truth["sites"]}
-    lines = [loc for loc, _ in ours if path in loc]
-    if lines and any(lines[0].endswith(w.split(path)[1]) for w in want):
+    if ours and ours[0][0] in want:
         return "first"
+    if any(loc in want for loc, _ in ours[:3]):
+        return "top3"
     return "miss"
 
 
