@@ -6,9 +6,11 @@ every other allocation. For a site of n allocations of one size, the estimate
 of its live bytes therefore has mean n*size and variance
 n * size**2 * (1 - p) / p.
 
-Each site allocates objects of one known size on its own marked line. Every
-rate is run with many seeds (a fresh start()/stop() per seed), and the tests
-check, per site: the average estimate is within a few standard errors of the
+Each site allocates bytes objects of known sizes on its own marked line: one
+size per site (small objects, 4 KiB, 1 MiB), a mix of sizes, and 4 KiB blocks
+from two threads (each thread has its own sampler countdown). Every rate is run
+with many seeds (a fresh start()/stop() per seed), and the tests check, per
+site: the average estimate is within a few standard errors of the
 truth; single estimates fall within 3 standard errors as often as they should;
 the empirical variance matches the theoretical one; and memhound's own
 variance estimate (Snapshot.standard_error) matches it on average.
@@ -19,8 +21,10 @@ import linecache
 import math
 import statistics as stats_mod
 import sys
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import pytest
 
@@ -60,6 +64,8 @@ MiB = 1024 * KiB
 SMALL_LEN = 7
 PAGE_LEN = 4 * KiB - sys.getsizeof(b"")
 HUGE_LEN = MiB - sys.getsizeof(b"")
+# Sizes from 35 bytes to 6 kB: pymalloc's small blocks and the system allocator's.
+MIXED_LENS = [2 + (i * 37) % 6000 for i in range(3000)]
 
 
 def _alloc_small(keep):
@@ -77,16 +83,42 @@ def _alloc_huge(keep):
         keep[i] = bytes(HUGE_LEN)  # sampling:huge
 
 
+def _alloc_mixed(keep):
+    for i in range(len(keep)):
+        keep[i] = bytes(MIXED_LENS[i])  # sampling:mixed
+
+
+def _thread_pages(keep, start, stop):
+    for i in range(start, stop):
+        keep[i] = bytes(PAGE_LEN)  # sampling:thread-page
+
+
+def _alloc_thread_pages(keep):
+    """Two threads, each with its own sampler countdown, fill half of keep."""
+    half = len(keep) // 2
+    threads = [threading.Thread(target=_thread_pages, args=(keep, 0, half)),
+               threading.Thread(target=_thread_pages, args=(keep, half, len(keep)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 @dataclass
 class Site:
     name: str
-    alloc: object
-    length: int
-    n: int
+    alloc: Callable[[list], None]
+    lengths: List[int]  # of the bytes objects allocated, one per allocation
 
     @property
-    def size(self) -> int:
-        return sys.getsizeof(bytes(self.length))
+    def n(self) -> int:
+        return len(self.lengths)
+
+    def __post_init__(self):
+        #: Allocation size -> how many allocations of that size.
+        self.sizes = Counter()
+        for length, n in Counter(self.lengths).items():
+            self.sizes[sys.getsizeof(bytes(length))] += n
 
     @property
     def line(self) -> int:
@@ -94,23 +126,30 @@ class Site:
 
     @property
     def truth(self) -> int:
-        return self.n * self.size
+        return sum(size * n for size, n in self.sizes.items())
 
-    def p(self, rate: int) -> float:
-        return _core.sample_probability(self.size, rate)
+    def max_p(self, rate: int) -> float:
+        return max(_core.sample_probability(size, rate) for size in self.sizes)
 
     def variance(self, rate: int) -> float:
         """Theoretical variance of the live-bytes estimate: the sum over the
         site's allocations of size^2 (1 - p) / p."""
-        p = self.p(rate)
-        return self.n * self.size**2 * (1.0 - p) / p
+        total = 0.0
+        for size, n in self.sizes.items():
+            p = _core.sample_probability(size, rate)
+            total += n * size**2 * (1.0 - p) / p
+        return total
 
 
 SITES = {
-    "small": Site("small", _alloc_small, SMALL_LEN, 20_000),
-    "page": Site("page", _alloc_page, PAGE_LEN, 2_000),
-    "huge": Site("huge", _alloc_huge, HUGE_LEN, 12),
+    "small": Site("small", _alloc_small, [SMALL_LEN] * 20_000),
+    "page": Site("page", _alloc_page, [PAGE_LEN] * 2_000),
+    "huge": Site("huge", _alloc_huge, [HUGE_LEN] * 12),
+    "mixed": Site("mixed", _alloc_mixed, MIXED_LENS),
+    "thread-page": Site("thread-page", _alloc_thread_pages, [PAGE_LEN] * 1_000),
 }
+#: Sites whose samples are drawn on the calling thread only, in a fixed order.
+SINGLE_THREADED = [name for name in SITES if not name.startswith("thread")]
 RATES = (64 * KiB, 1 * MiB)
 
 
@@ -153,7 +192,7 @@ CASE_IDS = [f"{name}-R{rate // KiB}KiB" for rate, name in CASES]
 # Sites that are sampled with a probability below 0.99: their estimates vary
 # enough for variance checks to mean something (a 1 MiB block at R = 64 KiB is
 # sampled with p = 1 - 1e-7).
-SPREAD_CASES = [(rate, name) for rate, name in CASES if SITES[name].p(rate) < 0.99]
+SPREAD_CASES = [(rate, name) for rate, name in CASES if SITES[name].max_p(rate) < 0.99]
 SPREAD_IDS = [f"{name}-R{rate // KiB}KiB" for rate, name in SPREAD_CASES]
 
 
@@ -162,6 +201,10 @@ def test_exact_mode_sees_every_allocation_of_each_site_at_its_line():
     for site in SITES.values():
         size, count, var = _live_at(snap, THIS_FILE, site.line)
         assert (size, count, var) == (site.truth, site.n, 0.0), site.name
+    # The sites are as described: one size each, or many for the mixed one.
+    assert len(SITES["mixed"].sizes) > 1000
+    assert min(SITES["mixed"].sizes) < 512 < max(SITES["mixed"].sizes)
+    assert set(SITES["page"].sizes) == {4096} and set(SITES["huge"].sizes) == {MiB}
 
 
 def test_sample_probability_follows_the_poisson_formula():
@@ -227,8 +270,11 @@ def test_sampling_is_sparse_at_large_rates():
 def test_the_same_seed_gives_the_same_estimates():
     a = _run_sites(64 * KiB, 4242)
     b = _run_sites(64 * KiB, 4242)
-    for site in SITES.values():
-        assert _live_at(a, THIS_FILE, site.line) == _live_at(b, THIS_FILE, site.line)
+    for name in SINGLE_THREADED:
+        line = SITES[name].line
+        # Same samples; sums may differ in the last bits (summation order).
+        assert _live_at(a, THIS_FILE, line) == pytest.approx(_live_at(b, THIS_FILE, line),
+                                                             rel=1e-9), name
 
 
 def test_different_seeds_give_different_estimates(runs):
