@@ -25,6 +25,8 @@ __all__ = [
 #: Mean number of bytes between two samples in the default mode. Chosen from
 #: measurement: see docs/sampling.md and BENCHMARKS.md.
 DEFAULT_SAMPLE_BYTES = 65536
+#: Largest accepted sample_bytes (1 TiB: beyond it nothing would ever be sampled).
+MAX_SAMPLE_BYTES = 1 << 40
 #: Default stack depth kept per sample.
 DEFAULT_MAX_FRAMES = 128
 MAX_FRAMES_CAP = _core.MAX_FRAMES_CAP
@@ -62,8 +64,9 @@ def start(
         sample_bytes = DEFAULT_SAMPLE_BYTES
     _check_int("sample_bytes", sample_bytes)
     _check_int("max_frames", max_frames)
-    if sample_bytes < 1:
-        raise ValueError(f"sample_bytes must be >= 1 (1 = exact mode), got {sample_bytes}")
+    if not 1 <= sample_bytes <= MAX_SAMPLE_BYTES:
+        raise ValueError(
+            f"sample_bytes must be between 1 (exact mode) and {MAX_SAMPLE_BYTES}, got {sample_bytes}")
     if not 1 <= max_frames <= MAX_FRAMES_CAP:
         raise ValueError(f"max_frames must be between 1 and {MAX_FRAMES_CAP}, got {max_frames}")
     if seed is not None:
