@@ -19,6 +19,9 @@ typedef struct {
     uint32_t free_samples;
 } mh_site_t;
 
+/* The Python side unpacks rows as "<QddddII". */
+_Static_assert(sizeof(mh_site_t) == 48, "mh_site_t is exported as a packed 48-byte row");
+
 typedef struct {
     mh_site_t *slots; /* Protected by tables_lock. */
     size_t cap;       /* Power of two, or 0. Protected by tables_lock. */

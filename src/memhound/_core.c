@@ -283,24 +283,78 @@ done:
     return rc;
 }
 
+/* Site rows as packed bytes, one mh_site_t (48 bytes: key, four doubles, two
+ * uint32) per row; the Python side unpacks them lazily. */
 static PyObject *site_rows(const mh_site_t *rows, size_t n)
 {
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    if (list == NULL) {
+    return PyBytes_FromStringAndSize((const char *)rows, (Py_ssize_t)(n * sizeof *rows));
+}
+
+/* rollup(sites, cohorts, groups, n_groups, n_epochs): sum packed site and cohort
+ * rows into per-(group, epoch) arrays. `groups` maps stack id -> group (uint32,
+ * native order; ids past its end, or mapped to 0xFFFFFFFF, are skipped); epochs
+ * past n_epochs - 1 fold into the last. Returns five bytes objects of n_groups x
+ * n_epochs doubles, group-major: allocated, freed, cohort live, cohort variance,
+ * cohort samples. */
+static PyObject *core_rollup(PyObject *self, PyObject *args)
+{
+    Py_buffer sites, cohorts, groups;
+    Py_ssize_t ng, ne;
+    if (!PyArg_ParseTuple(args, "y*y*y*nn", &sites, &cohorts, &groups, &ng, &ne)) {
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        const mh_site_t *s = &rows[i];
-        PyObject *row = Py_BuildValue("(IIddddII)", mh_site_stack(s), mh_site_epoch(s),
-                                      s->alloc_bytes, s->alloc_count, s->free_bytes,
-                                      s->free_count, s->alloc_samples, s->free_samples);
-        if (row == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+    PyObject *out[5] = {NULL};
+    PyObject *result = NULL;
+    if (ng < 0 || ne < 1 || (ng > 0 && (size_t)ne > ((size_t)PY_SSIZE_T_MAX / 8) / (size_t)ng)) {
+        PyErr_SetString(PyExc_ValueError, "bad rollup shape");
+        goto done;
     }
-    return list;
+    size_t cells = (size_t)ng * (size_t)ne;
+    double *arr[5];
+    for (int i = 0; i < 5; i++) {
+        out[i] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((cells ? cells : 1) * sizeof(double)));
+        if (out[i] == NULL) {
+            goto done;
+        }
+        arr[i] = (double *)PyBytes_AS_STRING(out[i]);
+        memset(arr[i], 0, (cells ? cells : 1) * sizeof(double));
+    }
+    const uint32_t *gmap = groups.buf;
+    size_t nmap = (size_t)groups.len / sizeof(uint32_t);
+    const mh_site_t *rows = sites.buf;
+    size_t nrows = (size_t)sites.len / sizeof(mh_site_t);
+    for (size_t i = 0; i < nrows; i++) {
+        uint32_t st = mh_site_stack(&rows[i]);
+        uint32_t ep = mh_site_epoch(&rows[i]);
+        if (st >= nmap || gmap[st] >= (uint32_t)ng) {
+            continue;
+        }
+        size_t cell = (size_t)gmap[st] * (size_t)ne + (ep < (uint32_t)ne ? ep : (size_t)ne - 1);
+        arr[0][cell] += rows[i].alloc_bytes;
+        arr[1][cell] += rows[i].free_bytes;
+    }
+    rows = cohorts.buf;
+    nrows = (size_t)cohorts.len / sizeof(mh_site_t);
+    for (size_t i = 0; i < nrows; i++) {
+        uint32_t st = mh_site_stack(&rows[i]);
+        uint32_t ep = mh_site_epoch(&rows[i]);
+        if (st >= nmap || gmap[st] >= (uint32_t)ng) {
+            continue;
+        }
+        size_t cell = (size_t)gmap[st] * (size_t)ne + (ep < (uint32_t)ne ? ep : (size_t)ne - 1);
+        arr[2][cell] += rows[i].alloc_bytes;
+        arr[3][cell] += rows[i].free_bytes;
+        arr[4][cell] += rows[i].alloc_samples;
+    }
+    result = PyTuple_Pack(5, out[0], out[1], out[2], out[3], out[4]);
+done:
+    for (int i = 0; i < 5; i++) {
+        Py_XDECREF(out[i]);
+    }
+    PyBuffer_Release(&sites);
+    PyBuffer_Release(&cohorts);
+    PyBuffer_Release(&groups);
+    return result;
 }
 
 static PyObject *resolve_stacks(const copy_t *c)
@@ -557,6 +611,8 @@ static PyMethodDef methods[] = {
      "install_epoch_profile(): watch returns of the epoch function on this thread."},
     {"clear_epoch_function", core_clear_epoch_function, METH_NOARGS,
      "clear_epoch_function() -> int: stop watching; returns how many epochs it closed."},
+    {"rollup", core_rollup, METH_VARARGS,
+     "rollup(sites, cohorts, groups, n_groups, n_epochs) -> 5 bytes of doubles per (group, epoch)."},
     {"sample_probability", core_sample_probability, METH_VARARGS,
      "sample_probability(size, sample_bytes) -> float: p(size) = 1 - exp(-size/R)."},
     {NULL, NULL, 0, NULL},
@@ -573,7 +629,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "MAX_FRAMES_CAP", MH_MAX_FRAMES_CAP) < 0) {
+    if (PyModule_AddIntConstant(m, "MAX_FRAMES_CAP", MH_MAX_FRAMES_CAP) < 0 ||
+        PyModule_AddIntConstant(m, "SITE_ROW_SIZE", (long)sizeof(mh_site_t)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

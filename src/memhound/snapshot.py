@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import struct
+from array import array
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -127,10 +129,25 @@ def _fmt(n: float, sign: bool = False) -> str:
     return f"{s}{n}"  # pragma: no cover
 
 
+_ROW = struct.Struct("<QddddII")
+
+
+def _pack_rows(rows: Sequence[Tuple[int, int, float, float, float, float, int, int]]) -> bytes:
+    """Rows given as tuples (stack, epoch, a, b, c, d, n, m), packed as the core does."""
+    return b"".join(_ROW.pack(((st << 32) | ep) + 1, a, b, c, d, n, m)
+                    for st, ep, a, b, c, d, n, m in rows)
+
+
+def _iter_rows(buf: bytes) -> Iterator[Tuple[int, int, float, float, float, float, int, int]]:
+    for key, a, b, c, d, n, m in _ROW.iter_unpack(buf):
+        key -= 1
+        yield key >> 32, key & 0xFFFFFFFF, a, b, c, d, n, m
+
+
 class Snapshot:
     """Estimated live memory by stack, and per-epoch site data, at one moment."""
 
-    def __init__(self, raw: Tuple[Dict[str, Any], list, list, list, list]):
+    def __init__(self, raw: Tuple[Dict[str, Any], Any, Any, list, list]):
         totals, sites, cohorts, stacks, epochs = raw
         self.sample_bytes: int = totals["sample_bytes"]
         self.max_frames: int = totals["max_frames"]
@@ -146,52 +163,82 @@ class Snapshot:
         self.samples: int = totals["samples"]
         self.dropped: int = totals["dropped"]
         self.totals: Dict[str, Any] = totals
-        self._stacks: List[Optional[Traceback]] = [
-            None if s is None else Traceback((Frame(*f) for f in s[0]), s[1]) for s in stacks
-        ]
-        # (stack, epoch, bytes, count, var_bytes, var_count, samples, 0)
-        self._cohorts = cohorts
-        # (stack, epoch, alloc_b, alloc_n, free_b, free_n, alloc_samples, free_samples)
-        self._sites = sites
-        live: Dict[int, List[float]] = {}
-        for stack, _epoch, b, n, vb, _vn, k, _ in cohorts:
-            acc = live.setdefault(stack, [0.0, 0.0, 0.0, 0])
-            acc[0] += b
-            acc[1] += n
-            acc[2] += vb
-            acc[3] += k
-        self._live = live
+        self._raw_stacks = stacks
+        self._stacks: Dict[int, Traceback] = {}
+        # Packed rows: (stack, epoch) -> allocated and freed during the epoch ...
+        self._sites_buf: bytes = sites if isinstance(sites, (bytes, bytearray)) else _pack_rows(sites)
+        # ... and the cohorts: (stack, epoch) -> still alive, variance, samples.
+        self._cohorts_buf: bytes = (cohorts if isinstance(cohorts, (bytes, bytearray))
+                                    else _pack_rows(cohorts))
+        self._live: Optional[Dict[int, List[float]]] = None
+
+    def _live_table(self) -> Dict[int, List[float]]:
+        if self._live is None:
+            live: Dict[int, List[float]] = {}
+            for stack, _epoch, b, n, vb, _vn, k, _ in _iter_rows(self._cohorts_buf):
+                acc = live.setdefault(stack, [0.0, 0.0, 0.0, 0])
+                acc[0] += b
+                acc[1] += n
+                acc[2] += vb
+                acc[3] += k
+            self._live = live
+        return self._live
 
     # -- stacks ---------------------------------------------------------------
     def traceback(self, stack_id: int) -> Traceback:
         """The stack with this id (ids are stable within one tracking run)."""
-        tb = self._stacks[stack_id] if 0 < stack_id < len(self._stacks) else None
-        return tb if tb is not None else Traceback((UNKNOWN,))
+        tb = self._stacks.get(stack_id)
+        if tb is None:
+            raw = self._raw_stacks[stack_id] if 0 < stack_id < len(self._raw_stacks) else None
+            tb = Traceback((UNKNOWN,)) if raw is None else Traceback((Frame(*f) for f in raw[0]), raw[1])
+            self._stacks[stack_id] = tb
+        return tb
+
+    def raw_frames(self, stack_id: int) -> Tuple[Tuple[str, int, str], ...]:
+        """The frames of a stack as plain (file, line, function) tuples."""
+        raw = self._raw_stacks[stack_id] if 0 < stack_id < len(self._raw_stacks) else None
+        return tuple(raw[0]) if raw is not None else ()
 
     @property
     def stack_ids(self) -> range:
-        return range(1, len(self._stacks))
+        return range(1, len(self._raw_stacks))
 
     def live_by_stack(self) -> Dict[int, Tuple[float, float, float, int]]:
         """stack id -> (estimated live bytes, count, variance of bytes, samples)."""
-        return {k: (v[0], v[1], v[2], int(v[3])) for k, v in self._live.items()}
+        return {k: (v[0], v[1], v[2], int(v[3])) for k, v in self._live_table().items()}
 
     def site_epochs(self) -> Dict[int, List[SiteEpoch]]:
         """stack id -> its :class:`SiteEpoch` rows, one per epoch it touched,
-        in epoch order. This is what the leak analysis works from."""
+        in epoch order."""
         rows: Dict[Tuple[int, int], SiteEpoch] = {}
-        for stack, epoch, ab, an, fb, fn, asamp, _fs in self._sites:
+        for stack, epoch, ab, an, fb, fn, asamp, _fs in _iter_rows(self._sites_buf):
             r = rows.setdefault((stack, epoch), SiteEpoch(epoch))
             r.alloc_bytes, r.alloc_count = ab, an
             r.freed_bytes, r.freed_count = fb, fn
             r.samples = asamp
-        for stack, epoch, b, n, vb, _vn, k, _ in self._cohorts:
+        for stack, epoch, b, n, vb, _vn, k, _ in _iter_rows(self._cohorts_buf):
             r = rows.setdefault((stack, epoch), SiteEpoch(epoch))
             r.live_bytes, r.live_count, r.live_bytes_var, r.live_samples = b, n, vb, k
         out: Dict[int, List[SiteEpoch]] = {}
         for (stack, _epoch), r in sorted(rows.items()):
             out.setdefault(stack, []).append(r)
         return out
+
+    def rollup(self, groups: Sequence[int], n_groups: int, n_epochs: int) -> Tuple[List[float], ...]:
+        """Sum the site and cohort rows into per-(group, epoch) series, with
+        ``groups[stack_id]`` the group of each stack (-1: skip). Returns five flat
+        lists of n_groups x n_epochs values, group-major: allocated, freed, cohort
+        live bytes, cohort variance, cohort samples."""
+        from . import _core
+
+        gmap = array("I", (g if g >= 0 else 0xFFFFFFFF for g in groups))
+        out = _core.rollup(self._sites_buf, self._cohorts_buf, gmap.tobytes(), n_groups, n_epochs)
+        res = []
+        for buf in out:
+            a = array("d")
+            a.frombytes(buf)
+            res.append(a)
+        return tuple(res)
 
     # -- tracemalloc-style statistics ----------------------------------------
     def _key(self, tb: Traceback, key_type: str) -> Traceback:
@@ -218,7 +265,7 @@ class Snapshot:
         if cumulative and key_type == "traceback":
             raise ValueError("cumulative=True is not supported with key_type 'traceback'")
         groups: Dict[Traceback, List[float]] = {}
-        for stack, (b, n, _v, _k) in self._live.items():
+        for stack, (b, n, _v, _k) in self._live_table().items():
             tb = self.traceback(stack)
             keys = self._cumulative_keys(tb, key_type) if cumulative else (self._key(tb, key_type),)
             for key in keys:
@@ -274,11 +321,11 @@ class Snapshot:
 
     def standard_error(self, stack_id: int) -> float:
         """Standard error of the live-bytes estimate of one stack."""
-        v = self._live.get(stack_id)
+        v = self._live_table().get(stack_id)
         return math.sqrt(v[2]) if v else 0.0
 
     def __repr__(self) -> str:
         return (
             f"<memhound.Snapshot tracked={_fmt(self.tracked_bytes)} peak={_fmt(self.peak_bytes)} "
-            f"stacks={len(self._stacks) - 1} epoch={self.epoch} sample_bytes={self.sample_bytes}>"
+            f"stacks={len(self._raw_stacks) - 1} epoch={self.epoch} sample_bytes={self.sample_bytes}>"
         )

@@ -1,6 +1,7 @@
 """Which frames are the user's own code, and rolling stacks up to them."""
 from __future__ import annotations
 
+import functools
 import os
 import sysconfig
 from typing import Optional, Tuple
@@ -18,14 +19,18 @@ def _lib_dirs() -> Tuple[str, ...]:
 _LIB_DIRS = _lib_dirs()
 
 
-def is_user_frame(frame: Frame) -> bool:
-    """True for frames in the user's own code: not the standard library,
+@functools.lru_cache(maxsize=65536)
+def is_user_file(filename: str) -> bool:
+    """True for files of the user's own code: not the standard library,
     site-packages, memhound itself, or frozen/synthetic code (``<...>``)."""
-    fn = frame.filename
-    if not fn or fn.startswith("<"):
+    if not filename or filename.startswith("<"):
         return False
-    fn = os.path.normcase(os.path.abspath(fn))
-    return not fn.startswith(_LIB_DIRS)
+    return not os.path.normcase(os.path.abspath(filename)).startswith(_LIB_DIRS)
+
+
+def is_user_frame(frame: Frame) -> bool:
+    """True for frames in the user's own code (see :func:`is_user_file`)."""
+    return is_user_file(frame.filename)
 
 
 def user_site(tb: Traceback) -> Optional[Frame]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..snapshot import Frame, Snapshot, Traceback
-from .sites import program_frames, site_of
+from .sites import is_user_file, program_frames
 
 #: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None)
 TimelinePoint = Tuple[float, int, float, Optional[int]]
@@ -103,40 +103,37 @@ def _ols(xs: Sequence[float], ys: Sequence[float]) -> Tuple[float, float]:
 class _Series:
     site: Frame
     stack_ids: List[int]
-    alloc: List[float]
-    freed: List[float]
-    cohort: List[float]
-    cohort_var: List[float]
-    cohort_samples: List[int]
     live_bytes: float = 0.0
     live_count: float = 0.0
     best_stack: int = 0
     best_live: float = -1.0
 
 
-def _series_by_site(snap: Snapshot, n: int) -> Dict[Frame, _Series]:
-    out: Dict[Frame, _Series] = {}
-    live = snap.live_by_stack()
-    for stack_id, rows in snap.site_epochs().items():
-        tb = snap.traceback(stack_id)
-        site = site_of(tb)
-        s = out.get(site)
-        if s is None:
-            s = out[site] = _Series(site, [], [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0] * n)
-        s.stack_ids.append(stack_id)
-        for r in rows:
-            e = min(r.epoch, n - 1)
-            s.alloc[e] += r.alloc_bytes
-            s.freed[e] += r.freed_bytes
-            s.cohort[e] += r.live_bytes
-            s.cohort_var[e] += r.live_bytes_var
-            s.cohort_samples[e] += r.live_samples
-        lb, lc, _v, _k = live.get(stack_id, (0.0, 0.0, 0.0, 0))
+def _group_sites(snap: Snapshot) -> Tuple[List[_Series], List[int]]:
+    """Roll stacks up to sites: (the sites, the group index of each stack id)."""
+    sites: Dict[Tuple[str, int, str], int] = {}
+    series: List[_Series] = []
+    groups = [-1] * (len(snap.stack_ids) + 1)
+    for stack_id in snap.stack_ids:
+        frames = snap.raw_frames(stack_id)
+        key = next((f for f in frames if is_user_file(f[0])), frames[0] if frames else
+                   ("<unknown>", 0, "<unknown>"))
+        g = sites.get(key)
+        if g is None:
+            g = sites[key] = len(series)
+            series.append(_Series(Frame(*key), []))
+        groups[stack_id] = g
+        series[g].stack_ids.append(stack_id)
+    for stack_id, (lb, lc, _v, _k) in snap.live_by_stack().items():
+        g = groups[stack_id] if 0 < stack_id < len(groups) else -1
+        if g < 0:
+            continue
+        s = series[g]
         s.live_bytes += lb
         s.live_count += lc
         if lb > s.best_live:
             s.best_live, s.best_stack = lb, stack_id
-    return out
+    return series, groups
 
 
 def _epoch_seconds(snap: Snapshot, first: int) -> float:
@@ -185,20 +182,27 @@ def analyze(
         return v
 
     verdicts: List[SiteVerdict] = []
-    for s in _series_by_site(snap, n).values():
-        c_old = [s.cohort[e] for e in old]
+    series, groups = _group_sites(snap)
+    alloc, freed, cohort, cohort_var, cohort_samples = snap.rollup(groups, len(series), n)
+    lo, hi = warmup, n - guard
+    for g, s in enumerate(series):
+        base = g * n
+        # Most sites have no survivor from the old epochs: skip them cheaply.
+        if sum(cohort_samples[base + lo:base + hi]) <= 0:
+            continue
+        c_old = cohort[base + lo:base + hi]
         m = len(c_old)
         r = sum(c_old) / m
-        survivors = sum(1 for e in old if s.cohort_samples[e] > 0)
-        if r <= 0 or survivors == 0:
+        survivors = sum(1 for k in cohort_samples[base + lo:base + hi] if k > 0)
+        if r <= 0:
             continue
         spread = sum((c - r) ** 2 for c in c_old) / (m - 1) if m > 1 else 0.0
-        sampling = sum(s.cohort_var[e] for e in old) / (m * m)
+        sampling = sum(cohort_var[base + lo:base + hi]) / (m * m)
         se = math.sqrt(max(spread / m, sampling, 1e-12))
         p = _norm_sf(r / se)
         live, acc = [], 0.0
         for e in range(n):
-            acc += s.alloc[e] - s.freed[e]
+            acc += alloc[base + e] - freed[base + e]
             live.append(acc)
         # Trend: the mean per-epoch change of live memory after warm-up. Live
         # memory is a running sum, so its changes (not its levels) are what can be
@@ -213,7 +217,7 @@ def analyze(
         leaking = (p < alpha and survivors >= need and slope > 0
                    and slope - 2 * slope_se > 0)
         verdicts.append(SiteVerdict(
-            site=s.site, stack=program_frames(snap.traceback(s.best_stack)), stack_ids=s.stack_ids,
+            site=s.site, stack=program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
             leaking=leaking, bytes_per_epoch=r * per_unit,
             ci95=(max(0.0, (r - 1.96 * se)) * per_unit, (r + 1.96 * se) * per_unit),
             p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,
