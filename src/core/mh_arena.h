@@ -11,6 +11,11 @@
  * The memory is not resident until touched. Free with mh_arena_unmap. */
 void *mh_arena_map(size_t size);
 
+/* Like mh_arena_map, for a hash table that is about to be written all over:
+ * the pages are faulted in at once, and big tables get transparent huge pages.
+ * Free with mh_arena_unmap. */
+void *mh_arena_map_table(size_t size);
+
 /* Return memory from mh_arena_map (same size). NULL is ignored. */
 void mh_arena_unmap(void *p, size_t size);
 

@@ -8,10 +8,13 @@
 
 _Atomic uint8_t mh_live_filter[1u << MH_LIVE_FILTER_BITS];
 
+/* Fibonacci hashing: the high bits of the product are the well-mixed ones (the
+ * low bits of a product depend only on the low bits of the pointer, which
+ * allocator alignment leaves mostly zero and which cluster badly). */
 static inline size_t slot_of(uintptr_t ptr, size_t mask)
 {
-    uint64_t h = (uint64_t)(ptr >> 3) * 0xFF51AFD7ED558CCDull;
-    return (size_t)(h ^ (h >> 29)) & mask;
+    uint64_t h = ((uint64_t)ptr ^ ((uint64_t)ptr >> 21)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> (64 - __builtin_popcountll(mask))) & mask;
 }
 
 static void filter_add(uintptr_t ptr)
@@ -35,7 +38,7 @@ static void filter_del(uintptr_t ptr)
 static int grow(mh_live_t *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 1024;
-    mh_live_entry_t *ns = mh_arena_map(ncap * sizeof *ns);
+    mh_live_entry_t *ns = mh_arena_map_table(ncap * sizeof *ns);
     if (ns == NULL) {
         return MH_ENOMEM;
     }

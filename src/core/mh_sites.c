@@ -12,7 +12,7 @@ static inline size_t slot_of(uint64_t key, size_t mask)
 static int grow(mh_sites_t *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 1024;
-    mh_site_t *ns = mh_arena_map(ncap * sizeof *ns);
+    mh_site_t *ns = mh_arena_map_table(ncap * sizeof *ns);
     if (ns == NULL) {
         return MH_ENOMEM;
     }

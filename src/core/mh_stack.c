@@ -49,7 +49,7 @@ static int same(const mh_stacks_t *s, uint32_t id, const mh_frame_t *frames, int
 static int grow(mh_stacks_t *s)
 {
     size_t ncap = s->cap ? s->cap * 2 : 1024;
-    uint32_t *ns = mh_arena_map(ncap * sizeof *ns);
+    uint32_t *ns = mh_arena_map_table(ncap * sizeof *ns);
     if (ns == NULL) {
         return MH_ENOMEM;
     }
@@ -147,7 +147,7 @@ int mh_ptrset_add_locked(mh_ptrset_t *p, uintptr_t ptr)
     }
     if ((p->count + 1) * 2 > p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 256;
-        uintptr_t *ns = mh_arena_map(ncap * sizeof *ns);
+        uintptr_t *ns = mh_arena_map_table(ncap * sizeof *ns);
         if (ns == NULL) {
             return MH_ENOMEM;
         }

@@ -7,12 +7,15 @@ estimates (exact in exact mode): each sample stands for 1/p(size) allocations.
 """
 from __future__ import annotations
 
-import fnmatch
+# Imports are kept to the few small modules the interpreter nearly always has:
+# memhound is meant to be left on, and every module imported costs the program
+# memory (dataclasses, typing and re alone cost several MB of RSS).
 import math
-import struct
-from array import array
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+# typing is imported for type checkers only (it pulls in re, enum, collections).
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 __all__ = [
     "Frame",
@@ -27,22 +30,38 @@ __all__ = [
 KEY_TYPES = ("lineno", "filename", "function", "traceback")
 
 
-@dataclass(frozen=True, order=True)
-class Frame:
-    """One frame of a stack: file, line and function (qualified name on 3.11+)."""
+class Frame(tuple):
+    """One frame of a stack: file, line and function (qualified name on 3.11+).
+    A tuple ``(filename, lineno, function)``: hashable, ordered, unpackable."""
 
-    filename: str
-    lineno: int
-    function: str
+    __slots__ = ()
+
+    def __new__(cls, filename: str, lineno: int, function: str) -> "Frame":
+        return tuple.__new__(cls, (filename, lineno, function))
+
+    @property
+    def filename(self) -> str:
+        return self[0]
+
+    @property
+    def lineno(self) -> int:
+        return self[1]
+
+    @property
+    def function(self) -> str:
+        return self[2]
+
+    def __repr__(self) -> str:
+        return f"Frame(filename={self[0]!r}, lineno={self[1]!r}, function={self[2]!r})"
 
     def __str__(self) -> str:
-        return f"{self.filename}:{self.lineno} in {self.function}"
+        return f"{self[0]}:{self[1]} in {self[2]}"
 
 
 UNKNOWN = Frame("<unknown>", 0, "<unknown>")
 
 
-class Traceback(Tuple[Frame, ...]):
+class Traceback(tuple):
     """A stack of :class:`Frame`, innermost (most recent call) first.
 
     ``truncated`` is True when the walk stopped at ``max_frames``.
@@ -50,7 +69,7 @@ class Traceback(Tuple[Frame, ...]):
 
     truncated: bool
 
-    def __new__(cls, frames: Iterable[Frame], truncated: bool = False) -> "Traceback":
+    def __new__(cls, frames: "Iterable[Frame]", truncated: bool = False) -> "Traceback":
         self = super().__new__(cls, tuple(frames))
         self.truncated = truncated
         return self
@@ -59,7 +78,7 @@ class Traceback(Tuple[Frame, ...]):
         more = ", truncated" if self.truncated else ""
         return f"<Traceback {tuple(self)!r}{more}>"
 
-    def format(self, limit: Optional[int] = None, most_recent_first: bool = True) -> List[str]:
+    def format(self, limit: "Optional[int]" = None, most_recent_first: bool = True) -> "List[str]":
         frames = list(self if most_recent_first else reversed(self))
         if limit is not None:
             frames = frames[:limit]
@@ -69,10 +88,35 @@ class Traceback(Tuple[Frame, ...]):
         return lines
 
 
-@dataclass(frozen=True)
-class Statistic:
+class _Record:
+    """A small value class: fields from __slots__, equality and repr by field."""
+
+    __slots__: "Tuple[str, ...]" = ()
+
+    def __init__(self, *args: "Any", **kwargs: "Any") -> None:
+        for name, value in zip(self.__slots__, args):
+            object.__setattr__(self, name, value)
+        for name, value in kwargs.items():
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> "Tuple[Any, ...]":
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class Statistic(_Record):
     """Estimated live memory grouped by a key (a one-frame or whole traceback)."""
 
+    __slots__ = ("traceback", "size", "count")
     traceback: Traceback
     size: int
     count: int
@@ -82,10 +126,10 @@ class Statistic:
         return f"{top}: size={_fmt(self.size)}, count={self.count}"
 
 
-@dataclass(frozen=True)
-class StatisticDiff:
+class StatisticDiff(_Record):
     """Difference of a :class:`Statistic` between two snapshots (new minus old)."""
 
+    __slots__ = ("traceback", "size", "size_diff", "count", "count_diff")
     traceback: Traceback
     size: int
     size_diff: int
@@ -100,23 +144,32 @@ class StatisticDiff:
         )
 
 
-@dataclass
-class SiteEpoch:
+class SiteEpoch(_Record):
     """One stack in one epoch: what it allocated and freed during the epoch, and
     how much of what it allocated during the epoch is still alive (the cohort).
     ``live_bytes_var`` is the sampling variance of ``live_bytes`` (0 in exact
     mode); ``samples`` the number of samples behind ``alloc_bytes``."""
 
+    __slots__ = ("epoch", "alloc_bytes", "alloc_count", "freed_bytes", "freed_count",
+                 "live_bytes", "live_count", "live_bytes_var", "samples", "live_samples")
     epoch: int
-    alloc_bytes: float = 0.0
-    alloc_count: float = 0.0
-    freed_bytes: float = 0.0
-    freed_count: float = 0.0
-    live_bytes: float = 0.0
-    live_count: float = 0.0
-    live_bytes_var: float = 0.0
-    samples: int = 0
-    live_samples: int = 0
+    alloc_bytes: float
+    alloc_count: float
+    freed_bytes: float
+    freed_count: float
+    live_bytes: float
+    live_count: float
+    live_bytes_var: float
+    samples: int
+    live_samples: int
+
+    def __init__(self, epoch: int, *args: "Any", **kwargs: "Any") -> None:
+        for name in self.__slots__[1:]:
+            object.__setattr__(self, name, 0 if name.endswith("samples") else 0.0)
+        super().__init__(epoch, *args, **kwargs)
+
+    def __setattr__(self, name: str, value: "Any") -> None:
+        object.__setattr__(self, name, value)
 
 
 def _fmt(n: float, sign: bool = False) -> str:
@@ -129,17 +182,23 @@ def _fmt(n: float, sign: bool = False) -> str:
     return f"{s}{n}"  # pragma: no cover
 
 
-_ROW = struct.Struct("<QddddII")
+#: Layout of a packed site row, as the core writes it (see mh_sites.h).
+_ROW_FORMAT = "<QddddII"
 
 
-def _pack_rows(rows: Sequence[Tuple[int, int, float, float, float, float, int, int]]) -> bytes:
+def _pack_rows(rows: "Sequence[Tuple[int, int, float, float, float, float, int, int]]") -> bytes:
     """Rows given as tuples (stack, epoch, a, b, c, d, n, m), packed as the core does."""
-    return b"".join(_ROW.pack(((st << 32) | ep) + 1, a, b, c, d, n, m)
+    import struct
+
+    row = struct.Struct(_ROW_FORMAT)
+    return b"".join(row.pack(((st << 32) | ep) + 1, a, b, c, d, n, m)
                     for st, ep, a, b, c, d, n, m in rows)
 
 
-def _iter_rows(buf: bytes) -> Iterator[Tuple[int, int, float, float, float, float, int, int]]:
-    for key, a, b, c, d, n, m in _ROW.iter_unpack(buf):
+def _iter_rows(buf: bytes) -> "Iterator[Tuple[int, int, float, float, float, float, int, int]]":
+    import struct
+
+    for key, a, b, c, d, n, m in struct.iter_unpack(_ROW_FORMAT, buf):
         key -= 1
         yield key >> 32, key & 0xFFFFFFFF, a, b, c, d, n, m
 
@@ -229,6 +288,8 @@ class Snapshot:
         ``groups[stack_id]`` the group of each stack (-1: skip). Returns five flat
         lists of n_groups x n_epochs values, group-major: allocated, freed, cohort
         live bytes, cohort variance, cohort samples."""
+        from array import array
+
         from . import _core
 
         gmap = array("I", (g if g >= 0 else 0xFFFFFFFF for g in groups))
@@ -311,6 +372,8 @@ class Snapshot:
     def filter_files(self, patterns: Sequence[str], include: bool = True) -> Dict[int, Tuple[float, float, float, int]]:
         """Live memory by stack, keeping stacks whose innermost frame's file
         matches any of the fnmatch ``patterns`` (or, with include=False, none)."""
+        import fnmatch
+
         out = {}
         for stack, v in self.live_by_stack().items():
             fn = self.traceback(stack)[0].filename

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
-import threading
-import warnings
-from typing import Iterator, Optional
+import _thread
+# typing is imported for type checkers only (it pulls in re, enum, collections).
+TYPE_CHECKING = False
 
 from . import _core
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Optional
 
 __all__ = [
     "DEFAULT_SAMPLE_BYTES",
@@ -31,7 +33,7 @@ MAX_SAMPLE_BYTES = 1 << 40
 DEFAULT_MAX_FRAMES = 128
 MAX_FRAMES_CAP = _core.MAX_FRAMES_CAP
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _atexit_registered = False
 _epoch_closed_by_exit = False
 
@@ -43,10 +45,10 @@ def _check_int(name: str, value: object) -> int:
 
 
 def start(
-    sample_bytes: Optional[int] = None,
+    sample_bytes: "Optional[int]" = None,
     max_frames: int = DEFAULT_MAX_FRAMES,
     *,
-    seed: Optional[int] = None,
+    seed: "Optional[int]" = None,
 ) -> None:
     """Start tracking the memory this process allocates through Python's allocators.
 
@@ -92,6 +94,8 @@ def stop() -> None:
     with _lock:
         clean = _core.stop()
     if not clean:
+        import warnings
+
         warnings.warn(
             "memhound: another tool replaced Python's allocators after memhound started; "
             "they were left in place and memhound's hooks now pass every call through",
@@ -102,10 +106,11 @@ def stop() -> None:
 
 def _stop_at_exit() -> None:
     if _core.is_tracking():
-        with contextlib.suppress(Exception):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                stop()
+        try:
+            with _lock:
+                _core.stop()
+        except Exception:
+            pass
 
 
 def is_tracking() -> bool:
@@ -124,22 +129,22 @@ def next_epoch() -> int:
     return int(_core.next_epoch())
 
 
-@contextlib.contextmanager
-def epoch() -> Iterator[int]:
+class epoch:
     """Run the body as one epoch: ``for x in items: with memhound.epoch(): work(x)``.
 
     Entering opens a new epoch (unless the previous ``with epoch()`` just closed
     one, so back-to-back blocks leave no empty epochs between them); leaving
-    closes it. Yields the epoch's number.
+    closes it. ``as`` gives the epoch's number.
     """
-    global _epoch_closed_by_exit
-    if _epoch_closed_by_exit:
-        number = int(_core.totals()["epoch"])
-    else:
-        number = int(_core.next_epoch())
-    try:
-        yield number
-    finally:
+
+    def __enter__(self) -> int:
+        global _epoch_closed_by_exit
+        if _epoch_closed_by_exit:
+            return int(_core.totals()["epoch"])
+        return int(_core.next_epoch())
+
+    def __exit__(self, *exc: object) -> None:
+        global _epoch_closed_by_exit
         if _core.is_tracking():
             _core.next_epoch()
             _epoch_closed_by_exit = True
@@ -155,12 +160,12 @@ class Tracker:
     """``with memhound.Tracker() as t: ...``: track the block; ``t.snapshot`` is
     the snapshot taken as it ends."""
 
-    def __init__(self, sample_bytes: Optional[int] = None, max_frames: int = DEFAULT_MAX_FRAMES,
-                 *, seed: Optional[int] = None):
+    def __init__(self, sample_bytes: "Optional[int]" = None, max_frames: int = DEFAULT_MAX_FRAMES,
+                 *, seed: "Optional[int]" = None):
         self.sample_bytes = sample_bytes
         self.max_frames = max_frames
         self.seed = seed
-        self.snapshot: Optional[Snapshot] = None
+        self.snapshot: "Optional[Snapshot]" = None
 
     def __enter__(self) -> "Tracker":
         start(self.sample_bytes, self.max_frames, seed=self.seed)

@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     if args.module is None and not target:
         return _fail("missing the script to run (memhound run script.py [args])")
     if args.json:
+        # Relative to where memhound started, whatever the program does with its cwd.
+        args.json = os.path.abspath(args.json)
         problem = _check_writable(args.json)
         if problem:
             return _fail(problem)
@@ -138,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"--epoch-on: {e}")
     path: Optional[str] = None
     if args.module is not None:
+        # As `python -m`: the current directory comes first on the module path.
+        sys.path.insert(0, os.getcwd())
         try:
             spec = importlib.util.find_spec(args.module)
         except (ImportError, ValueError):
@@ -170,16 +174,15 @@ def run(args: argparse.Namespace) -> int:
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
         status, code = "exited", _exit_code(e.code)
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        status, code = "interrupted", 130
-    except BaseException:
-        etype, value, tb = sys.exc_info()
+    except BaseException as e:
         # The program's own traceback, as Python prints it, without memhound's frames.
-        while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__):
+        tb = e.__traceback__
+        while tb is not None and _is_runner_file(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
-        traceback.print_exception(etype, value, tb)
-        status, code = "raised", 1
+        traceback.print_exception(type(e), e, tb)
+        status, code = ("interrupted", 130) if isinstance(e, KeyboardInterrupt) else ("raised", 1)
+    else:
+        _join_program_threads()
     finally:
         sys.argv = saved_argv
         progress.finish()
@@ -208,6 +211,22 @@ def run(args: argparse.Namespace) -> int:
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
+
+
+def _join_program_threads() -> None:
+    """Wait for the program's non-daemon threads, as the interpreter does before
+    it exits: their work is part of the run."""
+    me = threading.current_thread()
+    for t in threading.enumerate():
+        if t is not me and not t.daemon and t.is_alive():
+            t.join()
+
+
+def _is_runner_file(filename: str) -> bool:
+    """Frames of memhound's runner and of runpy/importlib, which Python's own
+    traceback of a script would not show."""
+    return (filename in (__file__, runpy.__file__) or filename.startswith("<frozen runpy")
+            or filename.startswith("<frozen importlib"))
 
 
 def _ended(status: str, code: int) -> str:
