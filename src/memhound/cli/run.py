@@ -26,7 +26,7 @@ EXIT_LEAK = 3
 EXIT_ERROR = 2
 
 #: Default sampling rate of ``memhound run``: see docs/verdict.md ("sampling rate").
-RUN_SAMPLE_BYTES = 4096
+RUN_SAMPLE_BYTES = 2048
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
