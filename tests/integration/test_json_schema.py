@@ -22,6 +22,7 @@ import pytest
 
 import memhound
 from memhound import session
+from memhound.cli.run import RUN_SAMPLE_BYTES
 
 PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
 SRC = Path(memhound.__file__).resolve().parent.parent
@@ -188,7 +189,7 @@ def test_run_facts_describe_this_run(leak_run):
     # memhound runs the program in its own process.
     assert report["pid"] == leak_run.pid
     assert 0 < report["duration_s"] <= leak_run.wall
-    assert report["mode"]["sample_bytes"] == 4096  # memhound run's default
+    assert report["mode"]["sample_bytes"] == RUN_SAMPLE_BYTES  # memhound run's default
     assert report["epochs"]["kind"] == "time"
     assert report["epochs"]["count"] >= 6
     # The program's stdout went through; only the report went to the file.

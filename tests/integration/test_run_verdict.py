@@ -160,8 +160,8 @@ def test_sawtooth_buffer_is_not_a_leak(run):
 # 4. Heavy churn with a slow leak under it.
 
 # Each pass allocates ~0.5 MB of short-lived rows and keeps one ~1 KB string.
-# At run's default rate (one sample per 4 KiB) a 1 KB object is sampled with
-# probability 1 - exp(-1000/4096) ~ 0.22, so a 200-pass run sees only a few
+# At one sample per 4 KiB a 1 KB object is sampled with probability
+# 1 - exp(-1000/4096) ~ 0.22 (0.39 at 2 KiB), so a 200-pass run sees only a few
 # dozen survivors spread thinly over the epochs; at one sample per 512 bytes
 # the probability is ~0.86 and nearly every old epoch has one. (--exact would
 # also do, but makes this program about ten times slower.)
