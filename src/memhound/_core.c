@@ -110,7 +110,9 @@ static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
         return NULL;
     }
     mh_engine_lock();
-    uint32_t e = mh_engine_next_epoch_locked();
+    /* With max_epochs set (memhound run) the program's own epochs are units,
+     * grouped and merged like any other; otherwise stride 1: a new epoch. */
+    uint32_t e = mh_engine_end_unit_locked();
     mh_engine_unlock();
     return PyLong_FromUnsignedLong(e);
 }

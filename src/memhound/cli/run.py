@@ -174,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
         status, code = "exited", _exit_code(e.code)
+        _join_program_threads()
     except BaseException as e:
         # The program's own traceback, as Python prints it, without memhound's frames.
         tb = e.__traceback__
@@ -181,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
             tb = tb.tb_next
         traceback.print_exception(type(e), e, tb)
         status, code = ("interrupted", 130) if isinstance(e, KeyboardInterrupt) else ("raised", 1)
+        if status == "raised":
+            _join_program_threads()  # as the interpreter does before it exits
     else:
         _join_program_threads()
     finally:
@@ -193,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     unit = "epoch" if result.epoch_kind == "time" else "call"
     verdict = analyze(result.snapshot, timeline=result.timeline,
                       units_per_epoch=result.units_per_epoch, epoch_unit=unit)
-    if status != "completed":
+    if status != "completed" and not (status == "exited" and code == 0):
         verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
     rc = code
     if args.json:

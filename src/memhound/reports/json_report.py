@@ -76,7 +76,8 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
         "timeline": [{"t": t, "rss": rss, "heap": heap, "tracked": int(round(tracked))}
                      for t, rss, tracked, heap in result.timeline],
         "program": {"status": exit_status, "exit_code": exit_code,
-                    "complete": exit_status == "completed"},
+                    "complete": exit_status == "completed" or (exit_status == "exited"
+                                                               and exit_code == 0)},
     }
 
 
