@@ -25,6 +25,10 @@ static domain_t domains[3] = {
 };
 static PyMemAllocatorEx hooks[3]; /* Set once before hooks go live. */
 static int installed;             /* Protected by the GIL. */
+/* While stop() probes whether memhound's hooks are still reached (see
+ * mh_pymem_uninstall), each hook called marks its domain here. */
+static _Atomic int probing;
+static _Atomic unsigned probe_hits;
 
 /* Walk the stack and hand the sample to the engine. The thread is busy. */
 static void record(void *ptr, size_t size, double weight)
@@ -54,6 +58,9 @@ static void *h_malloc(void *ctx, size_t size)
 {
     domain_t *d = ctx;
     mh_tls_t *t = &mh_tls;
+    if (__builtin_expect(atomic_load_explicit(&probing, memory_order_relaxed), 0)) {
+        atomic_fetch_or(&probe_hits, 1u << (unsigned)(d - domains));
+    }
     if (t->busy) {
         return d->orig.malloc(d->orig.ctx, size);
     }
@@ -150,24 +157,50 @@ int mh_pymem_install(void)
     return 0;
 }
 
+static int same_allocator(const PyMemAllocatorEx *a, const PyMemAllocatorEx *b)
+{
+    return a->ctx == b->ctx && a->malloc == b->malloc && a->calloc == b->calloc &&
+           a->realloc == b->realloc && a->free == b->free;
+}
+
 int mh_pymem_uninstall(void)
 {
     if (!installed) {
         return MH_ESTATE;
     }
+    int ours = 0, theirs = 0;
     for (int i = 0; i < 3; i++) {
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(domains[i].domain, &cur);
-        if (cur.ctx != hooks[i].ctx || cur.malloc != hooks[i].malloc ||
-            cur.free != hooks[i].free) {
+        ours += same_allocator(&cur, &hooks[i]);
+        theirs += same_allocator(&cur, &domains[i].orig);
+    }
+    if (ours == 3) {
+        for (int i = 0; i < 3; i++) {
+            PyMem_SetAllocator(domains[i].domain, &domains[i].orig);
+        }
+        installed = 0;
+        return 0;
+    }
+    if (theirs < 3) {
+        /* Another tool's allocator is on top. Is memhound still below it? Make
+         * one allocation through each domain and see whether a hook is reached
+         * (a tool that wrapped memhound and then put back what it had found
+         * before memhound cuts memhound out of the chain). */
+        atomic_store(&probe_hits, 0);
+        atomic_store(&probing, 1);
+        PyMem_RawFree(PyMem_RawMalloc(1));
+        PyMem_Free(PyMem_Malloc(1));
+        PyObject_Free(PyObject_Malloc(1));
+        atomic_store(&probing, 0);
+        if (atomic_load(&probe_hits) != 0) {
             return MH_EBUSY;
         }
     }
-    for (int i = 0; i < 3; i++) {
-        PyMem_SetAllocator(domains[i].domain, &domains[i].orig);
-    }
+    /* Out of the chain: the allocators in place are what memhound wrapped, or
+     * another tool's that no longer reach memhound. */
     installed = 0;
-    return 0;
+    return MH_EGONE;
 }
 
 int mh_pymem_installed(void)

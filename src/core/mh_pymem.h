@@ -10,13 +10,16 @@
 int mh_pymem_install(void);
 
 /* Put the saved allocators back. Returns 0; MH_ESTATE if the hooks are not
- * installed; MH_EBUSY if another tool replaced an allocator after install (the
- * hooks then stay in place, wrapped by it, and keep passing calls through). */
+ * installed; MH_EGONE if another tool already took them out of the chain (it
+ * restored exactly the allocators memhound had wrapped); MH_EBUSY if another
+ * tool replaced an allocator after install and is still there (the hooks then
+ * stay in place, wrapped by it, and keep passing calls through). */
 int mh_pymem_uninstall(void);
 
 /* 1 while the hooks are part of the allocator chain. */
 int mh_pymem_installed(void);
 
 #define MH_EBUSY (-16)
+#define MH_EGONE (-2)
 
 #endif
