@@ -54,9 +54,8 @@ static inline void maybe_record(void *ptr, size_t size)
     }
 }
 
-static void *h_malloc(void *ctx, size_t size)
+static inline void *h_malloc(domain_t *d, size_t size)
 {
-    domain_t *d = ctx;
     mh_tls_t *t = &mh_tls;
     if (__builtin_expect(atomic_load_explicit(&probing, memory_order_relaxed), 0)) {
         atomic_fetch_or(&probe_hits, 1u << (unsigned)(d - domains));
@@ -71,9 +70,8 @@ static void *h_malloc(void *ctx, size_t size)
     return p;
 }
 
-static void *h_calloc(void *ctx, size_t nelem, size_t elsize)
+static inline void *h_calloc(domain_t *d, size_t nelem, size_t elsize)
 {
-    domain_t *d = ctx;
     mh_tls_t *t = &mh_tls;
     if (t->busy) {
         return d->orig.calloc(d->orig.ctx, nelem, elsize);
@@ -85,9 +83,8 @@ static void *h_calloc(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
-static void *h_realloc(void *ctx, void *ptr, size_t size)
+static inline void *h_realloc(domain_t *d, void *ptr, size_t size)
 {
-    domain_t *d = ctx;
     mh_tls_t *t = &mh_tls;
     if (t->busy) {
         return d->orig.realloc(d->orig.ctx, ptr, size);
@@ -116,9 +113,8 @@ static void *h_realloc(void *ctx, void *ptr, size_t size)
     return p;
 }
 
-static void h_free(void *ctx, void *ptr)
+static inline void h_free(domain_t *d, void *ptr)
 {
-    domain_t *d = ctx;
     mh_tls_t *t = &mh_tls;
     if (t->busy) {
         d->orig.free(d->orig.ctx, ptr);
@@ -135,6 +131,45 @@ static void h_free(void *ctx, void *ptr)
     t->busy = 0;
 }
 
+/* One set of hooks per domain, each knowing its domain statically.
+ *
+ * PyMem_SetAllocator copies ctx and the four function pointers one by one, and a
+ * thread that does not hold the GIL may call PyMem_RawMalloc meanwhile and read
+ * a mix of old and new. So the hooks ignore their ctx argument, and are
+ * installed with the ctx of the allocator they wrap: whichever mix a racing
+ * thread reads, every function gets a ctx it can use. */
+#define MH_DOMAIN_HOOKS(NAME, IDX)                                                  \
+    static void *NAME##_malloc(void *ctx, size_t size)                             \
+    {                                                                              \
+        (void)ctx;                                                                 \
+        return h_malloc(&domains[IDX], size);                                      \
+    }                                                                              \
+    static void *NAME##_calloc(void *ctx, size_t nelem, size_t elsize)             \
+    {                                                                              \
+        (void)ctx;                                                                 \
+        return h_calloc(&domains[IDX], nelem, elsize);                             \
+    }                                                                              \
+    static void *NAME##_realloc(void *ctx, void *ptr, size_t size)                 \
+    {                                                                              \
+        (void)ctx;                                                                 \
+        return h_realloc(&domains[IDX], ptr, size);                                \
+    }                                                                              \
+    static void NAME##_free(void *ctx, void *ptr)                                  \
+    {                                                                              \
+        (void)ctx;                                                                 \
+        h_free(&domains[IDX], ptr);                                                \
+    }
+
+MH_DOMAIN_HOOKS(raw, 0)
+MH_DOMAIN_HOOKS(mem, 1)
+MH_DOMAIN_HOOKS(obj, 2)
+
+static const PyMemAllocatorEx hook_fns[3] = {
+    {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free},
+    {NULL, mem_malloc, mem_calloc, mem_realloc, mem_free},
+    {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free},
+};
+
 int mh_pymem_install(void)
 {
     if (installed) {
@@ -142,13 +177,8 @@ int mh_pymem_install(void)
     }
     for (int i = 0; i < 3; i++) {
         PyMem_GetAllocator(domains[i].domain, &domains[i].orig);
-        hooks[i] = (PyMemAllocatorEx){
-            .ctx = &domains[i],
-            .malloc = h_malloc,
-            .calloc = h_calloc,
-            .realloc = h_realloc,
-            .free = h_free,
-        };
+        hooks[i] = hook_fns[i];
+        hooks[i].ctx = domains[i].orig.ctx;
     }
     for (int i = 0; i < 3; i++) {
         PyMem_SetAllocator(domains[i].domain, &hooks[i]);
