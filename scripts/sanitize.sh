@@ -41,7 +41,7 @@
 # 2 on a setup problem (no compiler, no libasan, build failure).
 set -u -o pipefail
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 IN_PLACE=0
 PY="${PYTHON:-python3}"
@@ -130,13 +130,15 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # Step 3: a deliberate heap overflow must be reported and must fail.
 echo "== checking that a sanitizer report is caught"
+# (A subshell that waits for the aborting child, so that bash's "Aborted"
+# notice goes to /dev/null too.)
 (PYTHONMALLOC=malloc "$PY" -c '
 import ctypes, memhound._core
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 p = libc.malloc(16)
 ctypes.memset(p, 0, 64)
-') >/dev/null 2>&1
+' >/dev/null 2>&1; exit $?) 2>/dev/null
 probe_rc=$?
 if [ "$probe_rc" = 0 ] || ! ls "$REPORTS"/asan.* >/dev/null 2>&1; then
     echo "sanitize.sh: a deliberate overflow went unreported (exit $probe_rc): ASan is not active" >&2
@@ -150,6 +152,9 @@ for d in tests/stress tests/unit tests/integration; do
 done
 
 status=0
+failed_runs=0
+report_count=0
+message_count=0
 for alloc in default malloc; do
     echo "== pytest ${SUITES[*]} (allocators: $alloc)"
     if [ "$alloc" = malloc ]; then
@@ -158,13 +163,19 @@ for alloc in default malloc; do
         run_env=(env -u PYTHONMALLOC)
     fi
     (cd "$WORK" && "${run_env[@]}" "$PY" -m pytest -q -p no:cacheprovider "${SUITES[@]}" \
-        ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"})
+        ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}) 2>&1 | tee "$SCRATCH/pytest-$alloc.log"
     rc=$?
+    # Sanitizer reports that reached the output (UBSan, and ASan aborts shown
+    # in a failed test's captured output).
+    found=$(grep -c -e 'runtime error: ' -e 'ERROR: AddressSanitizer' "$SCRATCH/pytest-$alloc.log")
+    message_count=$((message_count + found))
     if [ $rc -ne 0 ]; then
         echo "sanitize.sh: pytest failed (allocators: $alloc, exit $rc)" >&2
+        failed_runs=$((failed_runs + 1))
         status=1
     fi
     reports=$(ls "$REPORTS" 2>/dev/null | wc -l)
+    report_count=$((report_count + reports))
     if [ "$reports" -gt 0 ]; then
         echo "sanitize.sh: $reports sanitizer report(s) (allocators: $alloc):" >&2
         for f in "$REPORTS"/*; do
@@ -180,6 +191,7 @@ done
 if [ $status -eq 0 ]; then
     echo "== sanitize.sh: clean (no failures, no sanitizer reports)"
 else
-    echo "== sanitize.sh: FAILED" >&2
+    echo "== sanitize.sh: FAILED: $failed_runs of 2 pytest runs failed;" \
+         "$report_count ASan report file(s); $message_count sanitizer message(s) in the test output" >&2
 fi
 exit $status

@@ -3,7 +3,7 @@
 Every risky scenario runs in a child interpreter (sys.executable) with a
 timeout, so that a crash, an abort from a sanitizer or a deadlock is a failed
 test with the child's output attached, never a dead or hung pytest. The child
-imports memhound from this checkout's src/ and the child-side helpers from
+imports the same memhound as the test process, and the child-side helpers from
 _stress_child.py.
 
 MEMHOUND_STRESS_TIMEOUT_FACTOR (default 1) stretches every timeout; the
@@ -22,9 +22,18 @@ from typing import Dict, Iterable, Optional, Sequence
 
 import pytest
 
+import memhound
+
 HERE = pathlib.Path(__file__).resolve().parent
-SRC = HERE.parents[1] / "src"
+#: Children import the same memhound as the tests (installed, or a build in src/).
+SRC = pathlib.Path(memhound.__file__).resolve().parent.parent
 TIMEOUT_FACTOR = float(os.environ.get("MEMHOUND_STRESS_TIMEOUT_FACTOR", "1") or 1)
+#: gcc's libasan is preloaded (scripts/sanitize.sh). Its allocator takes no
+#: lock around fork(), so a child forked while another thread is inside it
+#: (a thread exiting drains its allocator cache) can deadlock in ASan itself.
+#: The children then run without the faulthandler watchdog, whose thread is
+#: stopped and restarted around every fork; the parent's timeout remains.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 _PRELUDE = """\
 import faulthandler as _fh, os as _os, time as _time
@@ -84,7 +93,7 @@ def run_script(
     A child still running after `timeout` seconds fails the test as a hang."""
     timeout *= TIMEOUT_FACTOR
     text = textwrap.dedent(body)
-    if watchdog:
+    if watchdog and not UNDER_ASAN:
         text = _PRELUDE.format(dump_after=max(1.0, timeout - 5.0)) + text
     script = tmp_path / name
     script.write_text(text)
