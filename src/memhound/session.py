@@ -91,7 +91,7 @@ class Session:
     def __init__(self, sample_bytes: Optional[int] = None, max_frames: int = tracker.DEFAULT_MAX_FRAMES,
                  *, epoch_on: Optional[str] = None, manual_epochs: bool = False,
                  tick: float = 0.01, window: float = 0.01, max_epochs: int = 128,
-                 max_timeline: int = 4096):
+                 max_timeline: int = 4096, timeline_every: int = 5):
         self.sample_bytes = sample_bytes
         self.max_frames = max_frames
         self.epoch_on = parse_function_spec(epoch_on) if epoch_on else None
@@ -100,6 +100,8 @@ class Session:
         self.window = window
         self.max_epochs = max_epochs
         self.max_timeline = max_timeline
+        #: The timeline (RSS, C heap, tracked) is read every this many ticks.
+        self.timeline_every = max(1, timeline_every)
         self.units_per_epoch = 1.0
         self.timeline: List[Tuple[float, int, float, Optional[int]]] = []
         self._stop = threading.Event()
@@ -115,6 +117,7 @@ class Session:
         self._t0 = time.monotonic()
         if self.epoch_on is not None:
             self._watch_function(*self.epoch_on)
+        self._sample_timeline()
         self._thread = threading.Thread(target=self._run, name="memhound-ticker", daemon=True)
         self._thread.start()
 
@@ -150,9 +153,12 @@ class Session:
     def _run(self) -> None:
         _core.ignore_thread(True)
         next_epoch_at = self._t0 + self.window
+        ticks = 0
         while not self._stop.wait(self.tick):
             try:
-                self._sample_timeline()
+                ticks += 1
+                if ticks % self.timeline_every == 0:
+                    self._sample_timeline()
                 now = time.monotonic()
                 if self.kind == "time" and now >= next_epoch_at:
                     _core.end_unit()

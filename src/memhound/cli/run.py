@@ -14,9 +14,10 @@ import traceback
 from typing import List, Optional
 
 from .. import __version__, tracker
-from ..analysis import analyze
-from ..reports import json_report, terminal
 from ..session import Session, parse_function_spec
+
+# The analysis and the reports (rich among them) are imported once the program
+# has run, so that their memory is not part of the program's run.
 
 HELP = "run a Python program under memhound and report whether, where and how fast it leaks"
 
@@ -104,8 +105,8 @@ class _Progress:
             if time.monotonic() - t0 < 3.0 or not self.session.timeline:
                 continue
             t, rss, tracked, _heap = self.session.timeline[-1]
-            sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {terminal.fmt_bytes(tracked)}"
-                             f" · RSS {terminal.fmt_bytes(rss)}\r")
+            sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {tracked / 1e6:.1f} MB"
+                             f" · RSS {rss / 1e6:.1f} MB\r")
             sys.stderr.flush()
             self.shown = True
 
@@ -192,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
         result = session.finish()
     duration = time.monotonic() - t0
     sys.stdout.flush()
+
+    from ..analysis import analyze
+    from ..reports import json_report, terminal
 
     unit = "epoch" if result.epoch_kind == "time" else "call"
     verdict = analyze(result.snapshot, timeline=result.timeline,
