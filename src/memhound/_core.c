@@ -12,6 +12,16 @@
 
 static int orphaned; /* stop() found the hooks wrapped by another tool. GIL. */
 
+/* 1 while tracking; else 0 with RuntimeError set. */
+static int require_tracking(void)
+{
+    if (atomic_load(&mh_sample_gen) == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+        return 0;
+    }
+    return 1;
+}
+
 typedef struct {
     uintptr_t *codes;
     size_t n, cap;
@@ -106,8 +116,7 @@ static PyObject *core_is_tracking(PyObject *self, PyObject *unused)
 
 static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
 {
-    if (atomic_load(&mh_sample_gen) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+    if (!require_tracking()) {
         return NULL;
     }
     mh_engine_lock();
@@ -120,8 +129,7 @@ static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
 
 static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
 {
-    if (atomic_load(&mh_sample_gen) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+    if (!require_tracking()) {
         return NULL;
     }
     mh_engine_lock();
@@ -133,8 +141,7 @@ static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
 
 static PyObject *core_end_unit(PyObject *self, PyObject *unused)
 {
-    if (atomic_load(&mh_sample_gen) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+    if (!require_tracking()) {
         return NULL;
     }
     mh_engine_lock();
@@ -185,8 +192,7 @@ static PyObject *totals_dict(const mh_totals_t *t, uint32_t epoch, int64_t sampl
 
 static PyObject *core_totals(PyObject *self, PyObject *unused)
 {
-    if (atomic_load(&mh_sample_gen) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+    if (!require_tracking()) {
         return NULL;
     }
     mh_engine_lock();
@@ -426,8 +432,7 @@ error:
 
 static PyObject *core_snapshot(PyObject *self, PyObject *unused)
 {
-    if (atomic_load(&mh_sample_gen) == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking; call start() first");
+    if (!require_tracking()) {
         return NULL;
     }
     copy_t c;

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .._format import fmt_bytes as _fmt_bytes
 from ..snapshot import Frame, Snapshot, Traceback
 from .sites import is_user_file, program_frames
 
@@ -141,16 +142,6 @@ def _epoch_seconds(snap: Snapshot, first: int) -> float:
     if len(starts) > first + 1:
         return max((snap.elapsed - starts[first]) / (len(starts) - first), 1e-9)
     return max(snap.elapsed / max(len(starts), 1), 1e-9)
-
-
-def _fmt_bytes(n: float) -> str:
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1000
-    return f"{sign}{n:.1f} GB"  # pragma: no cover
 
 
 def analyze(

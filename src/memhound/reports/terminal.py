@@ -9,21 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._format import fmt_bytes
 from ..analysis.sites import is_user_frame
 from ..analysis.verdict import SiteVerdict, Verdict
 from ..session import SessionResult
 
 _BARS = "▁▂▃▄▅▆▇█"
-
-
-def fmt_bytes(n: float) -> str:
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{sign}{n:.0f} {unit}" if unit == "B" else f"{sign}{n:.1f} {unit}"
-        n /= 1000
-    return f"{sign}{n:.1f} TB"  # pragma: no cover
 
 
 def sparkline(values: Sequence[float], width: int = 48) -> str:
