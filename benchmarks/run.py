@@ -666,6 +666,10 @@ def main(argv=None) -> int:
         mh_src = os.path.join(tmp, "src")
         shutil.copytree(os.path.join(a.memhound_src, "memhound"), os.path.join(mh_src, "memhound"),
                         ignore=shutil.ignore_patterns("__pycache__"))
+        # Load memhound from bytecode, as an installed package does, even where
+        # PYTHONDONTWRITEBYTECODE would make every run compile it from source.
+        subprocess.run([python, "-m", "compileall", "-q", mh_src], check=True,
+                       env=child_env(), stdout=subprocess.DEVNULL)
         mh_probe = probe(python, (
             f"import sys, hashlib; sys.path.insert(0, {mh_src!r}); import memhound; "
             "from memhound import _core; "
@@ -725,8 +729,10 @@ def main(argv=None) -> int:
             r["tool_file_bytes"] = os.path.getsize(tool_file)
             os.unlink(tool_file)
         if want_stats and os.path.exists(stats_path):
+            import ast
+
             with open(stats_path) as fh:
-                r["memhound"] = json.load(fh)
+                r["memhound"] = ast.literal_eval(fh.read())
         if r["exit"] != 0:
             with open(errpath, errors="replace") as fh:
                 tail = fh.read()[-2000:]
