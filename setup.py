@@ -10,7 +10,7 @@ from setuptools import Extension, setup
 cflags = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
           "-Wno-unused-parameter", "-Wno-missing-field-initializers",
           "-fvisibility=hidden"]
-ldflags = ["-lm", "-pthread"]
+ldflags = ["-lm", "-pthread", "-lsqlite3"]
 if os.environ.get("MEMHOUND_SANITIZE"):
     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
            "-fno-sanitize-recover=undefined"]

@@ -111,3 +111,77 @@ int mh_pyframes_resolve(uintptr_t code, int32_t instr, PyObject **filename,
 #endif
     return 0;
 }
+
+/* UTF-8 of a str without the GIL and without allocating: code objects'
+ * strings are immutable and, for a pinned code object, stay alive. */
+static void utf8_copy(PyObject *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (cap == 0) {
+        return;
+    }
+    if (s == NULL || !PyUnicode_Check(s)) {
+        snprintf(out, cap, "<unknown>");
+        return;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (!PyUnicode_IS_READY(s)) {
+        snprintf(out, cap, "<unknown>");
+        return;
+    }
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        char buf[4];
+        size_t len;
+        if (ch < 0x80) {
+            buf[0] = (char)ch;
+            len = 1;
+        } else if (ch < 0x800) {
+            buf[0] = (char)(0xC0 | (ch >> 6));
+            buf[1] = (char)(0x80 | (ch & 0x3F));
+            len = 2;
+        } else if (ch < 0x10000) {
+            if (ch >= 0xD800 && ch <= 0xDFFF) {
+                ch = 0xFFFD; /* A lone surrogate has no UTF-8 form. */
+            }
+            buf[0] = (char)(0xE0 | (ch >> 12));
+            buf[1] = (char)(0x80 | ((ch >> 6) & 0x3F));
+            buf[2] = (char)(0x80 | (ch & 0x3F));
+            len = 3;
+        } else {
+            buf[0] = (char)(0xF0 | (ch >> 18));
+            buf[1] = (char)(0x80 | ((ch >> 12) & 0x3F));
+            buf[2] = (char)(0x80 | ((ch >> 6) & 0x3F));
+            buf[3] = (char)(0x80 | (ch & 0x3F));
+            len = 4;
+        }
+        if (o + len >= cap) {
+            break;
+        }
+        memcpy(out + o, buf, len);
+        o += len;
+    }
+    out[o] = '\0';
+}
+
+int mh_pyframes_describe(uintptr_t code, int32_t instr, char *file, size_t file_cap,
+                         char *function, size_t function_cap, int *lineno)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    if (co == NULL) {
+        return -1;
+    }
+    /* PyCode_Addr2Line only reads the immutable line table. */
+    *lineno = PyCode_Addr2Line(co, instr * (int)sizeof(_Py_CODEUNIT));
+    utf8_copy(co->co_filename, file, file_cap);
+#if PY_VERSION_HEX >= 0x030B0000
+    utf8_copy(co->co_qualname, function, function_cap);
+#else
+    utf8_copy(co->co_name, function, function_cap);
+#endif
+    return 0;
+}

@@ -26,4 +26,10 @@ int mh_pyframes_pin(uintptr_t code);
 int mh_pyframes_resolve(uintptr_t code, int32_t instr, PyObject **filename,
                         PyObject **function, int *lineno);
 
+/* The same without the GIL and without allocating, for the background thread:
+ * file and function as UTF-8 (truncated to fit), line. The code object must be
+ * pinned. Returns 0, or -1 if it cannot be read. Used as mh_describe_fn. */
+int mh_pyframes_describe(uintptr_t code, int32_t instr, char *file, size_t file_cap,
+                         char *function, size_t function_cap, int *lineno);
+
 #endif

@@ -5,7 +5,10 @@
 #include <Python.h>
 
 #include <string.h>
+#include <unistd.h>
 
+#include "mh_bgthread.h"
+#include "mh_capture.h"
 #include "mh_engine.h"
 #include "mh_pyframes.h"
 #include "mh_pymem.h"
@@ -54,6 +57,149 @@ static void end_run(void)
     PyMem_RawFree(q.codes);
 }
 
+/* -- the background thread and the capture ----------------------------------- */
+
+/* Stop the background thread (a last flush), record the end in the capture.
+ * Returns the capture's error message (empty if none) in a static buffer. */
+static const char *stop_background(const char *status, int exit_code, const char *end_json)
+{
+    static char err[256];
+    mh_capture_t *c;
+    err[0] = '\0';
+    Py_BEGIN_ALLOW_THREADS
+    c = mh_bg_stop();
+    if (c != NULL) {
+        mh_bg_error(err, sizeof err);
+        double ended = (double)(mh_engine_clock_ns() - mh_engine.start_ns) / 1e9;
+        if (mh_capture_finish(c, status, exit_code, ended, end_json) != 0 && !err[0]) {
+            snprintf(err, sizeof err, "%s", mh_capture_error(c));
+        }
+        mh_capture_close(c);
+    }
+    Py_END_ALLOW_THREADS
+    return err;
+}
+
+/* bg_start(tick, window, flush, path, meta_json, started_unix): start the
+ * background thread: a timeline point every `tick` seconds, a unit of work ended
+ * every `window` seconds (0: none), and with `path`, a capture flushed every
+ * `flush` seconds. */
+static PyObject *core_bg_start(PyObject *self, PyObject *args)
+{
+    double tick, window, flush, started;
+    const char *path = NULL, *meta = NULL;
+    if (!PyArg_ParseTuple(args, "dddzsd", &tick, &window, &flush, &path, &meta, &started)) {
+        return NULL;
+    }
+    if (!require_tracking()) {
+        return NULL;
+    }
+    if (!(tick > 0 && tick < 60) || !(window >= 0 && window < 3600) || !(flush > 0 && flush < 3600)) {
+        PyErr_SetString(PyExc_ValueError, "bad background thread periods");
+        return NULL;
+    }
+    mh_capture_t *c = NULL;
+    if (path != NULL) {
+        char err[512];
+        Py_BEGIN_ALLOW_THREADS
+        c = mh_capture_open(path, (long)getpid(), 0, meta, started, mh_pyframes_describe, err,
+                            sizeof err);
+        Py_END_ALLOW_THREADS
+        if (c == NULL) {
+            PyErr_SetString(PyExc_OSError, err);
+            return NULL;
+        }
+    }
+    mh_bg_config_t cfg = {(uint64_t)(tick * 1e9), (uint64_t)(window * 1e9),
+                          (uint64_t)(flush * 1e9)};
+    int rc = mh_bg_start(&cfg, c);
+    if (rc != 0) {
+        mh_capture_close(c);
+        PyErr_SetString(PyExc_RuntimeError, rc == MH_ESTATE
+                                                ? "memhound's background thread is already running"
+                                                : "cannot start memhound's background thread");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* bg_stop(status, exit_code, end_json): stop the background thread after a
+ * last flush and record how the run ended. Returns the capture's last error, or
+ * None. */
+static PyObject *core_bg_stop(PyObject *self, PyObject *args)
+{
+    const char *status, *end_json;
+    int code;
+    if (!PyArg_ParseTuple(args, "sis", &status, &code, &end_json)) {
+        return NULL;
+    }
+    const char *err = stop_background(status, code, end_json);
+    if (err[0]) {
+        return PyUnicode_DecodeUTF8(err, (Py_ssize_t)strlen(err), "replace");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_bg_after_fork(PyObject *self, PyObject *arg)
+{
+    double started = PyFloat_AsDouble(arg);
+    char err[512];
+    if (started == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (mh_bg_after_fork(started, err, sizeof err) != 0) {
+        return PyUnicode_DecodeUTF8(err, (Py_ssize_t)strlen(err), "replace");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *point_tuple(const mh_point_t *p)
+{
+    if (p->heap >= 0) {
+        return Py_BuildValue("(dLdL)", p->t, (long long)p->rss, p->tracked, (long long)p->heap);
+    }
+    return Py_BuildValue("(dLdO)", p->t, (long long)p->rss, p->tracked, Py_None);
+}
+
+/* timeline(): the background thread's points, oldest first, as tuples
+ * (seconds, rss, tracked, heap or None). */
+static PyObject *core_timeline(PyObject *self, PyObject *unused)
+{
+    mh_point_t *pts = PyMem_RawMalloc(MH_BG_RING * sizeof *pts);
+    if (pts == NULL) {
+        return PyErr_NoMemory();
+    }
+    size_t n = mh_bg_timeline(pts, MH_BG_RING);
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        PyObject *t = point_tuple(&pts[i]);
+        if (t == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, t);
+    }
+    PyMem_RawFree(pts);
+    return out;
+}
+
+static PyObject *core_timeline_last(PyObject *self, PyObject *unused)
+{
+    mh_point_t p;
+    if (!mh_bg_last(&p)) {
+        Py_RETURN_NONE;
+    }
+    return point_tuple(&p);
+}
+
+static PyObject *core_bg_status(PyObject *self, PyObject *unused)
+{
+    char err[256];
+    mh_bg_error(err, sizeof err);
+    return Py_BuildValue("{s:O,s:L,s:s}", "running", mh_bg_running() ? Py_True : Py_False,
+                         "peak_rss", (long long)mh_bg_peak_rss(), "error", err);
+}
+
 static PyObject *core_start(PyObject *self, PyObject *args)
 {
     long long sample_bytes;
@@ -99,6 +245,7 @@ static PyObject *core_stop(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "memhound is not tracking");
         return NULL;
     }
+    stop_background("stopped", 0, "{}");
     int r = mh_pymem_uninstall();
     end_run();
     if (r == MH_EBUSY) {
@@ -623,6 +770,21 @@ static PyMethodDef methods[] = {
      "rollup(sites, cohorts, groups, n_groups, n_epochs) -> 5 bytes of doubles per (group, epoch)."},
     {"sample_probability", core_sample_probability, METH_VARARGS,
      "sample_probability(size, sample_bytes) -> float: p(size) = 1 - exp(-size/R)."},
+    {"bg_start", core_bg_start, METH_VARARGS,
+     "bg_start(tick, window, flush, path, meta_json, started_unix): start the background "
+     "thread (timeline, time epochs, and with a path the capture file)."},
+    {"bg_stop", core_bg_stop, METH_VARARGS,
+     "bg_stop(status, exit_code, end_json) -> str | None: last flush, record the end; "
+     "returns the capture's last error."},
+    {"bg_after_fork", core_bg_after_fork, METH_O,
+     "bg_after_fork(started_unix) -> str | None: in a forked child, restart the thread "
+     "with a capture of the child's own."},
+    {"bg_status", core_bg_status, METH_NOARGS,
+     "bg_status() -> dict(running, peak_rss, error)."},
+    {"timeline", core_timeline, METH_NOARGS,
+     "timeline() -> [(seconds, rss, tracked, heap | None)]: the background thread's ring."},
+    {"timeline_last", core_timeline_last, METH_NOARGS,
+     "timeline_last() -> the newest timeline point, or None."},
     {NULL, NULL, 0, NULL},
 };
 

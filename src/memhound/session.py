@@ -1,15 +1,17 @@
 """A tracking session for ``memhound run``: epochs (time windows that adapt to the
-run's length, or the returns of a named function), and a timeline of RSS and
-tracked memory, kept by a helper thread whose own allocations are never sampled."""
+run's length, or the returns of a named function), a timeline of RSS, C heap and
+tracked memory, and the capture file. The timeline, the time windows and the
+capture are kept by the core's background thread (C, no GIL); this module only
+starts and stops it."""
 from __future__ import annotations
 
-import ctypes
+import json
 import os
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _core, tracker
 from .snapshot import Snapshot
@@ -24,32 +26,6 @@ def read_rss() -> int:
             return int(f.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-        "uordblks", "fordblks", "keepcost")]
-
-
-def _heap_reader() -> Optional[Callable[[], int]]:
-    try:
-        libc = ctypes.CDLL(None)
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None
-    fn.restype = _MallInfo2
-    fn.argtypes = []
-
-    def read() -> int:
-        mi = fn()
-        return int(mi.uordblks + mi.hblkhd)
-
-    return read
-
-
-#: Bytes in use in the C heap (malloc's own count, glibc mallinfo2), or None.
-read_heap = _heap_reader()
 
 
 def parse_function_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
@@ -76,10 +52,28 @@ class SessionResult:
     peak_rss: int = 0
     final_rss: int = 0
     notes: List[str] = field(default_factory=list)
+    #: The capture file, and the error that stopped it from being written, if any.
+    capture: Optional[str] = None
+    capture_error: Optional[str] = None
+
+
+_active: Optional["Session"] = None
+_fork_hook = False
+
+
+def _after_fork_in_child() -> None:
+    """A forked child keeps tracking; its own background thread writes the
+    child's rows, under its pid, to the same capture."""
+    if _active is None or not _core.is_tracking():
+        return
+    err = _core.bg_after_fork(time.time())
+    if err:
+        sys.stderr.write(f"memhound: warning: the child process {os.getpid()} writes no capture: {err}\n")
 
 
 class Session:
-    """Start tracking with epochs and a timeline; :meth:`finish` returns the result.
+    """Start tracking with epochs, a timeline and (with ``capture``) a capture
+    file; :meth:`finish` returns the result.
 
     ``epoch_on``: a function spec whose every return closes an epoch; otherwise
     epochs are time windows of ``window`` seconds. Whenever ``max_epochs`` is
@@ -91,7 +85,8 @@ class Session:
     def __init__(self, sample_bytes: Optional[int] = None, max_frames: int = tracker.DEFAULT_MAX_FRAMES,
                  *, epoch_on: Optional[str] = None, manual_epochs: bool = False,
                  tick: float = 0.01, window: float = 0.01, max_epochs: int = 128,
-                 max_timeline: int = 4096, timeline_every: int = 5):
+                 capture: Optional[str] = None, flush_every: float = 1.0,
+                 meta: Optional[Dict[str, Any]] = None):
         self.sample_bytes = sample_bytes
         self.max_frames = max_frames
         self.epoch_on = parse_function_spec(epoch_on) if epoch_on else None
@@ -99,74 +94,67 @@ class Session:
         self.tick = tick
         self.window = window
         self.max_epochs = max_epochs
-        self.max_timeline = max_timeline
-        #: The timeline (RSS, C heap, tracked) is read every this many ticks.
-        self.timeline_every = max(1, timeline_every)
-        self.units_per_epoch = 1.0
-        self.timeline: List[Tuple[float, int, float, Optional[int]]] = []
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self.capture = capture
+        self.flush_every = flush_every
+        self.meta = dict(meta or {})
         self._t0 = 0.0
         self._monitoring_tool: Optional[int] = None
-        self.peak_rss = 0
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
+        """Start tracking. Raises OSError if the capture cannot be written (then
+        nothing is left running)."""
+        global _active, _fork_hook
         tracker.start(self.sample_bytes, self.max_frames)
         _core.set_max_epochs(self.max_epochs)
         self._t0 = time.monotonic()
+        snap_totals = _core.totals()
+        meta = {"sample_bytes": snap_totals["sample_bytes"], "max_frames": self.max_frames,
+                "epoch_kind": self.kind, "window": self.window, "native": False,
+                "python": ".".join(map(str, sys.version_info[:3]))}
+        meta.update(self.meta)
+        try:
+            _core.bg_start(self.tick, self.window if self.kind == "time" else 0.0,
+                           self.flush_every, self.capture, json.dumps(meta), time.time())
+        except BaseException:
+            tracker.stop()
+            raise
+        _active = self
+        if not _fork_hook and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hook = True
         if self.epoch_on is not None:
             self._watch_function(*self.epoch_on)
-        self._sample_timeline()
-        self._thread = threading.Thread(target=self._run, name="memhound-ticker", daemon=True)
-        self._thread.start()
 
-    def finish(self) -> SessionResult:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+    def last_point(self) -> Optional[Tuple[float, int, float, Optional[int]]]:
+        """The newest timeline point, or None."""
+        return _core.timeline_last()  # type: ignore[no-any-return]
+
+    def finish(self, status: str = "completed", exit_code: int = 0,
+               duration: Optional[float] = None) -> SessionResult:
+        """Stop tracking; record in the capture how the program ended."""
+        global _active
+        _core.ignore_thread(True)  # memhound's own work from here on is not the program's
         hits = self._unwatch_function() if self.epoch_on is not None else 0
-        self._sample_timeline()
+        totals = _core.totals()
+        stride = float(totals.get("stride", 1))
+        units = stride if self.kind != "time" else 1.0
+        end = {"function_epochs": hits, "units_per_epoch": units,
+               "epoch_seconds": self.window * stride,
+               "duration": duration if duration is not None else time.monotonic() - self._t0}
+        err = _core.bg_stop(status, exit_code, json.dumps(end))
+        bg = _core.bg_status()
+        timeline = _core.timeline()
         snap = tracker.snapshot()
         tracker.stop()
-        stride = float(snap.totals.get("stride", 1))
-        units = stride if self.kind != "time" else 1.0
+        _core.ignore_thread(False)
+        _active = None
         return SessionResult(
-            snapshot=snap, timeline=list(self.timeline), epoch_kind=self.kind,
+            snapshot=snap, timeline=timeline, epoch_kind=self.kind,
             units_per_epoch=units, epoch_seconds=self.window * stride, function_epochs=hits,
-            peak_rss=self.peak_rss, final_rss=self.timeline[-1][1] if self.timeline else 0,
+            peak_rss=int(bg["peak_rss"]), final_rss=timeline[-1][1] if timeline else 0,
+            capture=self.capture, capture_error=err,
         )
-
-    # -- the helper thread ---------------------------------------------------
-    def _sample_timeline(self) -> None:
-        rss = read_rss()
-        self.peak_rss = max(self.peak_rss, rss)
-        try:
-            tracked = float(_core.totals()["live_bytes"])
-        except RuntimeError:
-            return
-        heap = read_heap() if read_heap is not None else None
-        self.timeline.append((time.monotonic() - self._t0, rss, tracked, heap))
-        if len(self.timeline) >= self.max_timeline:
-            self.timeline = self.timeline[::2]  # downsample as the run grows
-
-    def _run(self) -> None:
-        _core.ignore_thread(True)
-        next_epoch_at = self._t0 + self.window
-        ticks = 0
-        while not self._stop.wait(self.tick):
-            try:
-                ticks += 1
-                if ticks % self.timeline_every == 0:
-                    self._sample_timeline()
-                now = time.monotonic()
-                if self.kind == "time" and now >= next_epoch_at:
-                    _core.end_unit()
-                    next_epoch_at += self.window
-                    if next_epoch_at < now:
-                        next_epoch_at = now + self.window
-            except RuntimeError:  # tracking stopped under us
-                return
 
     # -- --epoch-on ----------------------------------------------------------
     def _watch_function(self, name: str, qualname: Optional[str], module: Optional[str]) -> None:

@@ -29,6 +29,9 @@ EXIT_ERROR = 2
 #: Default sampling rate of ``memhound run``: see docs/verdict.md ("sampling rate").
 RUN_SAMPLE_BYTES = 2048
 
+#: Where memhound started (the program may change directory).
+_START_CWD = os.getcwd()
+
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
@@ -43,6 +46,13 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
                          "one pass of your loop, one request")
     ep.add_argument("--manual-epochs", action="store_true",
                     help="epochs only where the program calls memhound.next_epoch()")
+    cap = p.add_mutually_exclusive_group()
+    cap.add_argument("-o", "--output", metavar="FILE",
+                     help="write the capture (SQLite) to FILE (default: "
+                          "memhound-<script>.<pid>.db in the current directory)")
+    cap.add_argument("--no-capture", action="store_true", help="write no capture file")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="overwrite the capture file if it exists")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
     p.add_argument("--fail-on-leak", action="store_true",
                    help=f"exit with {EXIT_LEAK} when the verdict is a leak (for CI)")
@@ -76,15 +86,36 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
-def _check_writable(path: str) -> Optional[str]:
+def _check_writable(path: str, what: str = "the JSON report") -> Optional[str]:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
-        return f"cannot write the JSON report to {path}: it is a directory"
+        return f"cannot write {what} to {path}: it is a directory"
     if not os.path.isdir(d):
-        return f"cannot write the JSON report to {path}: no such directory {d}"
+        return f"cannot write {what} to {path}: no such directory {d}"
     if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return f"cannot write the JSON report to {path}: permission denied"
+        return f"cannot write {what} to {path}: permission denied"
     return None
+
+
+def _capture_path(args: argparse.Namespace, target: List[str]) -> Optional[str]:
+    """Where the capture goes: -o, or memhound-<script>.<pid>.db here."""
+    if args.no_capture:
+        return None
+    if args.output:
+        return os.path.abspath(args.output)
+    if args.module is not None:
+        stem = args.module
+    else:
+        stem = os.path.splitext(os.path.basename(target[0]))[0] or "program"
+    return os.path.abspath(f"memhound-{stem}.{os.getpid()}.db")
+
+
+def _remove_capture(path: str) -> None:
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
 
 
 class _Progress:
@@ -102,9 +133,12 @@ class _Progress:
         _core.ignore_thread(True)
         t0 = time.monotonic()
         while not self.stop.wait(1.0):
-            if time.monotonic() - t0 < 3.0 or not self.session.timeline:
+            if time.monotonic() - t0 < 3.0:
                 continue
-            t, rss, tracked, _heap = self.session.timeline[-1]
+            point = self.session.last_point()
+            if point is None:
+                continue
+            t, rss, tracked, _heap = point
             sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {tracked / 1e6:.1f} MB"
                              f" · RSS {rss / 1e6:.1f} MB\r")
             sys.stderr.flush()
@@ -156,9 +190,23 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"no such file: {target[0]}")
         argv = [path] + target[1:]
 
+    capture = _capture_path(args, target)
+    if capture is not None:
+        problem = _check_writable(capture, "the capture")
+        if problem:
+            return _fail(problem)
+        if os.path.exists(capture):
+            if not args.force:
+                return _fail(f"{capture} already exists (use --force to overwrite it)")
+            try:
+                _remove_capture(capture)
+            except OSError as e:
+                return _fail(f"cannot overwrite {capture}: {e.strerror or e}")
+
     sample_bytes = 1 if args.exact else (args.sample_bytes or RUN_SAMPLE_BYTES)
     session = Session(sample_bytes, args.max_frames, epoch_on=args.epoch_on,
-                      manual_epochs=args.manual_epochs)
+                      manual_epochs=args.manual_epochs, capture=capture,
+                      meta={"argv": argv, "memhound": __version__})
     saved_argv = sys.argv
     sys.argv = argv
     if path is not None:
@@ -166,7 +214,12 @@ def run(args: argparse.Namespace) -> int:
     status, code = "completed", 0
     t0 = time.monotonic()
     progress = _Progress(session)
-    session.start()
+    try:
+        session.start()
+    except OSError as e:
+        sys.argv = saved_argv
+        return _fail(f"cannot write the capture {capture}: {e}")
+    my_pid = os.getpid()
     progress.start()
     try:
         if path is not None:
@@ -190,9 +243,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sys.argv = saved_argv
         progress.finish()
-        result = session.finish()
-    duration = time.monotonic() - t0
+        duration = time.monotonic() - t0
+        result = session.finish(status, code, duration)
     sys.stdout.flush()
+    if os.getpid() != my_pid:
+        # A forked child that returned from the program: its rows are in the
+        # capture under its pid; the report is the parent's to print.
+        return code
 
     from ..analysis import analyze
     from ..reports import json_report, terminal
@@ -215,9 +272,20 @@ def run(args: argparse.Namespace) -> int:
         terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
         if args.json:
             sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
+    if result.capture_error:
+        sys.stderr.write(f"memhound: warning: the capture is incomplete: {result.capture_error}\n")
+    if result.capture and not args.quiet:
+        sys.stderr.write(f"memhound: capture written to {_display(result.capture)}"
+                         f" (memhound report {_display(result.capture)})\n")
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
+
+
+def _display(path: str) -> str:
+    """The path as the user's shell sees it (relative to where memhound started)."""
+    rel = os.path.relpath(path, _START_CWD)
+    return rel if not rel.startswith("..") else path
 
 
 def _join_program_threads() -> None:
