@@ -8,9 +8,11 @@ import argparse
 import sys
 from typing import List, Optional
 
+from . import diff as diff_cmd
+from . import report as report_cmd
 from . import run as run_cmd
 
-SUBCOMMANDS = {"run": run_cmd}
+SUBCOMMANDS = {"run": run_cmd, "report": report_cmd, "diff": diff_cmd}
 
 #: Exit codes of memhound's own errors (the program's own exit code passes through).
 EXIT_USAGE = 2

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from .. import __version__, tracker
 from ..session import Session, parse_function_spec
@@ -212,6 +212,11 @@ def run(args: argparse.Namespace) -> int:
     if path is not None:
         sys.path.insert(0, os.path.dirname(path))
     status, code = "completed", 0
+    # What the program left alive stays alive until the snapshot, as it would
+    # until the interpreter exits: its module globals (which runpy hands back),
+    # or the exception that ended it (whose traceback holds its frames).
+    program_globals: Optional[Dict[str, Any]] = None
+    program_exc: Optional[BaseException] = None
     t0 = time.monotonic()
     progress = _Progress(session)
     try:
@@ -223,13 +228,15 @@ def run(args: argparse.Namespace) -> int:
     progress.start()
     try:
         if path is not None:
-            runpy.run_path(path, run_name="__main__")
+            program_globals = runpy.run_path(path, run_name="__main__")
         else:
-            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+            program_globals = runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
+        program_exc = e
         status, code = "exited", _exit_code(e.code)
         _join_program_threads()
     except BaseException as e:
+        program_exc = e
         # The program's own traceback, as Python prints it, without memhound's frames.
         tb = e.__traceback__
         while tb is not None and _is_runner_file(tb.tb_frame.f_code.co_filename):

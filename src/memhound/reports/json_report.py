@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..analysis.verdict import SiteVerdict, Verdict
 from ..session import SessionResult
@@ -40,17 +40,20 @@ def _leak(v: SiteVerdict) -> Dict[str, Any]:
 
 
 def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration: float,
-          exit_status: str, exit_code: int, version: str) -> Dict[str, Any]:
-    """The report as a dict. ``exit_status`` is "completed", "exited", "raised" or
-    "interrupted"; anything but "completed" marks the report as covering a run
-    that ended early."""
+          exit_status: str, exit_code: Optional[int], version: str, pid: Optional[int] = None,
+          python: Optional[str] = None) -> Dict[str, Any]:
+    """The report as a dict. ``exit_status`` is "completed", "exited", "raised",
+    "interrupted", or for a capture "stopped", "running" (still being written) or
+    "killed" (ended without closing the capture); anything but "completed" (or
+    "exited" with code 0) marks the report as covering a run that ended early.
+    ``pid`` and ``python`` default to this process's."""
     snap = result.snapshot
     return {
         "memhound": version,
         "schema": SCHEMA,
         "argv": list(argv),
-        "python": platform.python_version(),
-        "pid": os.getpid(),
+        "python": python or platform.python_version(),
+        "pid": pid if pid is not None else os.getpid(),
         "duration_s": duration,
         "mode": {"sample_bytes": snap.sample_bytes, "native": False},
         "epochs": {"kind": result.epoch_kind, "count": verdict.epochs,
@@ -75,6 +78,7 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
         "leaks": [_leak(v) for v in verdict.leaks],
         "timeline": [{"t": t, "rss": rss, "heap": heap, "tracked": int(round(tracked))}
                      for t, rss, tracked, heap in result.timeline],
+        "capture": result.capture,
         "program": {"status": exit_status, "exit_code": exit_code,
                     "complete": exit_status == "completed" or (exit_status == "exited"
                                                                and exit_code == 0)},

@@ -1,0 +1,78 @@
+"""``memhound report CAPTURE``: rebuild the reports of a run from its capture file
+alone (the terminal report, ``--json``), even when the process was killed before
+it finished: the report then covers the run up to the last flush and says so."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional
+
+from .. import __version__
+from .run import EXIT_LEAK, _check_writable, _fail, _positive_int
+
+HELP = "rebuild the reports of a run from its capture file"
+
+
+def prepare_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("capture", metavar="CAPTURE", help="a capture file written by memhound run")
+    p.add_argument("--pid", type=_positive_int, default=None,
+                   help="the process to report on, when several wrote the capture (default: the first)")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--top", type=_positive_int, default=5, metavar="N",
+                   help="leak sites shown (default %(default)s)")
+    p.add_argument("--fail-on-leak", action="store_true",
+                   help=f"exit with {EXIT_LEAK} when the verdict is a leak")
+    p.add_argument("--quiet", "-q", action="store_true", help="no terminal report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..capture import Capture, CaptureError
+
+    json_path: Optional[str] = None
+    if args.json:
+        json_path = os.path.abspath(args.json)
+        problem = _check_writable(json_path)
+        if problem:
+            return _fail(problem)
+    try:
+        with Capture(args.capture) as cap:
+            procs = cap.processes()
+            loaded = cap.load(args.pid)
+    except CaptureError as e:
+        return _fail(str(e))
+
+    from ..analysis import analyze
+    from ..reports import json_report, terminal
+
+    proc = loaded.process
+    result = loaded.result
+    unit = "epoch" if result.epoch_kind == "time" else "call"
+    verdict = analyze(result.snapshot, timeline=result.timeline,
+                      units_per_epoch=result.units_per_epoch, epoch_unit=unit)
+    note = loaded.partial_note()
+    if note:
+        verdict.summary = f"({note}) {verdict.summary}"
+    rc = 0
+    if json_path:
+        report = json_report.build(result, verdict, argv=loaded.argv, duration=loaded.duration,
+                                   exit_status=proc.state, exit_code=proc.exit_code,
+                                   version=loaded.version or __version__, pid=proc.pid,
+                                   python=loaded.python or None)
+        try:
+            json_report.write(json_path, report)
+        except OSError as e:
+            return _fail(f"cannot write the JSON report to {json_path}: {e.strerror or e}")
+    if not args.quiet:
+        if len(procs) > 1:
+            others = ", ".join(f"{p.pid} ({'first' if p.ppid == 0 else f'child of {p.ppid}'})"
+                               for p in procs)
+            sys.stderr.write(f"memhound: the capture holds {len(procs)} processes: {others};"
+                             f" this is {proc.pid} (choose with --pid)\n")
+        program = loaded.argv[0] if loaded.argv else None
+        terminal.render(result, verdict, sys.stdout, top=args.top, program=program)
+        if json_path:
+            sys.stderr.write(f"memhound: JSON report written to {json_path}\n")
+    if args.fail_on_leak and verdict.leaking:
+        rc = EXIT_LEAK
+    return rc
