@@ -34,6 +34,10 @@ _MAX_EPOCHS = 1 << 20
 class CaptureError(Exception):
     """The capture cannot be read; the message is one line for the user."""
 
+    def __init__(self, message: str):
+        message = " ".join(message.split())
+        super().__init__(message if len(message) <= 400 else message[:397] + "...")
+
 
 @dataclass
 class Process:
@@ -167,9 +171,12 @@ class Capture:
         if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
             raise CaptureError(f"{path} is not a memhound capture (not an SQLite database)")
         self._db = _connect(path)
+        # Text the file holds as invalid UTF-8 (a garbled capture) reads as
+        # replacement characters rather than failing deep inside a query.
+        self._db.text_factory = lambda b: b.decode("utf-8", "replace")
         try:
             self._check()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, ValueError) as e:  # ValueError: undecodable text in a damaged file
             self.close()
             raise CaptureError(f"{path} is corrupt or truncated ({e})") from None
         except CaptureError:
@@ -213,7 +220,7 @@ class Capture:
             cur = self._db.execute("SELECT * FROM process ORDER BY started, pid")
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        except sqlite3.Error as e:
+        except (sqlite3.Error, ValueError) as e:
             raise CaptureError(f"{self.path} is corrupt or truncated ({e})") from None
         out = []
         for r in rows:
@@ -248,6 +255,8 @@ class Capture:
             return self._load(self.process(pid))
         except sqlite3.Error as e:
             raise CaptureError(f"{self.path} is corrupt or truncated ({e})") from None
+        except (ValueError, TypeError, OverflowError) as e:
+            raise CaptureError(f"garbled value in the capture ({e})") from None
 
     def _load(self, proc: Process) -> Run:
         db = self._db
