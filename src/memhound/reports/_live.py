@@ -20,7 +20,7 @@ class LiveStack(NamedTuple):
     frames: Tuple[Frame, ...]
     #: Estimated live bytes and objects, rounded to the nearest integer.
     bytes: int
-    count: int
+    objects: int
 
 
 def live_stacks(snapshot: Snapshot) -> List[LiveStack]:
@@ -30,11 +30,11 @@ def live_stacks(snapshot: Snapshot) -> List[LiveStack]:
     none) gets one ``<unknown>`` frame."""
     out: List[LiveStack] = []
     for stack_id, (b, n, _var, _samples) in sorted(snapshot.live_by_stack().items()):
-        nbytes, count = int(round(max(b, 0.0))), int(round(max(n, 0.0)))
-        if nbytes == 0 and count == 0:
+        nbytes, objects = int(round(max(b, 0.0))), int(round(max(n, 0.0)))
+        if nbytes == 0 and objects == 0:
             continue
         frames = program_stack(snapshot.traceback(stack_id)) or (UNKNOWN,)
-        out.append(LiveStack(stack_id, frames, nbytes, count))
+        out.append(LiveStack(stack_id, frames, nbytes, objects))
     return out
 
 

@@ -152,7 +152,7 @@ def build(snapshot: Snapshot, *, time_nanos: Optional[int] = None,
         label = _int_field(_L_KEY, stack_id_key) + _int_field(_L_NUM, live.stack_id)
         sample_msgs.append(
             _packed_field(_S_LOCATION_ID, ids)
-            + _packed_field(_S_VALUE, (live.count, live.bytes))
+            + _packed_field(_S_VALUE, (live.objects, live.bytes))
             + _bytes_field(_S_LABEL, label))
 
     out = bytearray()
