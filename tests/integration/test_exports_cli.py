@@ -64,7 +64,9 @@ def test_run_writes_both_exports_with_the_programs_stacks(tmp_path):
     leaked = 0
     for stack, weight in zip(prof["samples"], prof["weights"]):
         files = [frames[i].get("file", "") for i in stack]
-        assert not any(os.sep + os.path.join("memhound", "cli") + os.sep in f for f in files), files
+        in_cli = [os.sep + os.path.join("memhound", "cli") + os.sep in f for f in files]
+        # Only what memhound's runner allocated itself keeps the runner's frames.
+        assert not any(in_cli) or in_cli[-1], files
         leaf = frames[stack[-1]]
         if leaf.get("file") == str(PROGRAM) and leaf.get("line") == LEAK_LINE:
             # Outermost first: the program's module code, then main, handle, step.
