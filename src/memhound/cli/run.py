@@ -11,10 +11,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import __version__, tracker
 from ..session import Session, parse_function_spec
+from ..snapshot import Snapshot
 
 # The analysis and the reports (rich among them) are imported once the program
 # has run, so that their memory is not part of the program's run.
@@ -54,6 +55,11 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true",
                    help="overwrite the capture file if it exists")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--pprof", metavar="FILE",
+                   help="write live memory by stack as a gzipped pprof profile to FILE "
+                        "(go tool pprof, Pyroscope, Parca)")
+    p.add_argument("--speedscope", metavar="FILE",
+                   help="write live memory by stack as a speedscope JSON file to FILE")
     p.add_argument("--fail-on-leak", action="store_true",
                    help=f"exit with {EXIT_LEAK} when the verdict is a leak (for CI)")
     p.add_argument("--top", type=_positive_int, default=5, metavar="N",
@@ -84,6 +90,11 @@ def _frames(value: str) -> int:
 def _fail(message: str) -> int:
     sys.stderr.write(f"memhound: error: {message}\n")
     return EXIT_ERROR
+
+
+#: What each output option writes, as error and status messages name it.
+_OUTPUTS = (("json", "the JSON report"), ("pprof", "the pprof profile"),
+            ("speedscope", "the speedscope profile"))
 
 
 def _check_writable(path: str, what: str = "the JSON report") -> Optional[str]:
@@ -162,12 +173,15 @@ def run(args: argparse.Namespace) -> int:
         target = target[1:]
     if args.module is None and not target:
         return _fail("missing the script to run (memhound run script.py [args])")
-    if args.json:
-        # Relative to where memhound started, whatever the program does with its cwd.
-        args.json = os.path.abspath(args.json)
-        problem = _check_writable(args.json)
-        if problem:
-            return _fail(problem)
+    for option, what in _OUTPUTS:
+        out = getattr(args, option)
+        if out:
+            # Relative to where memhound started, whatever the program does with its cwd.
+            out = os.path.abspath(out)
+            setattr(args, option, out)
+            problem = _check_writable(out, what)
+            if problem:
+                return _fail(problem)
     if args.epoch_on:
         try:
             parse_function_spec(args.epoch_on)
@@ -275,10 +289,13 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
             rc = rc or EXIT_ERROR
+    rc, exported = _export(args, result.snapshot, rc)
     if not args.quiet:
         terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
         if args.json:
             sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
+        for what, out in exported:
+            sys.stderr.write(f"memhound: {what} written to {out}\n")
     if result.capture_error:
         sys.stderr.write(f"memhound: warning: the capture is incomplete: {result.capture_error}\n")
     if result.capture and not args.quiet:
@@ -293,6 +310,31 @@ def _display(path: str) -> str:
     """The path as the user's shell sees it (relative to where memhound started)."""
     rel = os.path.relpath(path, _START_CWD)
     return rel if not rel.startswith("..") else path
+
+
+def _export(args: argparse.Namespace, snapshot: Snapshot, rc: int) -> Tuple[int, List[Tuple[str, str]]]:
+    """Write the --pprof and --speedscope files from the final snapshot (their
+    modules are imported only now, after the program has run). Returns the exit
+    code, made EXIT_ERROR if a write failed and it was 0, and (what, path) of
+    each file written."""
+    written: List[Tuple[str, str]] = []
+    if not (args.pprof or args.speedscope):
+        return rc, written
+    from ..reports import pprof, speedscope
+
+    writers = ((args.pprof, "pprof profile", pprof.write),
+               (args.speedscope, "speedscope profile", speedscope.write))
+    for path, what, write in writers:
+        if not path:
+            continue
+        try:
+            write(path, snapshot)
+        except OSError as e:
+            _fail(f"cannot write the {what} to {path}: {e.strerror or e}")
+            rc = rc or EXIT_ERROR
+        else:
+            written.append((what, path))
+    return rc, written
 
 
 def _join_program_threads() -> None:
