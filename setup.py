@@ -19,6 +19,18 @@ if os.environ.get("MEMHOUND_SANITIZE"):
 
 core_sources = sorted(glob.glob("src/core/*.c"))
 
+
+def _have_sqlite_headers() -> bool:
+    import sysconfig
+    dirs = ["/usr/include", "/usr/local/include", sysconfig.get_config_var("INCLUDEDIR") or ""]
+    dirs += os.environ.get("CPATH", "").split(os.pathsep) + os.environ.get("C_INCLUDE_PATH", "").split(os.pathsep)
+    return any(d and os.path.isfile(os.path.join(d, "sqlite3.h")) for d in dirs)
+
+
+if not _have_sqlite_headers():
+    raise SystemExit("memhound: building the core needs SQLite's headers (sqlite3.h): "
+                     "install libsqlite3-dev (Debian, Ubuntu) or sqlite-devel (Fedora)")
+
 setup(
     ext_modules=[
         Extension(

@@ -260,3 +260,20 @@ def test_diff_of_a_bad_capture_is_one_line(tmp_path):
     (tmp_path / "a.db").write_text("not a capture")
     proc = memhound("diff", "a.db", "b.db", cwd=tmp_path)
     assert_one_line_error(proc)
+
+
+def test_report_exports_pprof_and_speedscope_from_the_capture(tmp_path):
+    from test_pprof_go import go_pprof
+
+    proc = memhound_run("-q", "-o", "job.db", str(PROGRAM), "80", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    proc = memhound("report", "-q", "--pprof", "live.pb.gz", "--speedscope", "live.json", "job.db",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    top = go_pprof(tmp_path / "live.pb.gz", "-top", "-sample_index=inuse_space")
+    assert "build" in top, top
+    doc = json.loads((tmp_path / "live.json").read_text())
+    names = {f["name"] for f in doc["shared"]["frames"]}
+    assert "build" in names
+    assert_one_line_error(memhound("report", "--pprof", str(tmp_path / "no" / "x.pb.gz"), "job.db",
+                                   cwd=tmp_path))

@@ -9,7 +9,7 @@ import sys
 from typing import Optional
 
 from .. import __version__
-from .run import EXIT_LEAK, _check_writable, _fail, _positive_int
+from .run import _OUTPUTS, EXIT_LEAK, _check_writable, _export, _fail, _positive_int
 
 HELP = "rebuild the reports of a run from its capture file"
 
@@ -19,6 +19,10 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=_positive_int, default=None,
                    help="the process to report on, when several wrote the capture (default: the first)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--pprof", metavar="FILE",
+                   help="write live memory by stack as a gzipped pprof profile to FILE")
+    p.add_argument("--speedscope", metavar="FILE",
+                   help="write live memory by stack as a speedscope JSON file to FILE")
     p.add_argument("--top", type=_positive_int, default=5, metavar="N",
                    help="leak sites shown (default %(default)s)")
     p.add_argument("--fail-on-leak", action="store_true",
@@ -29,12 +33,15 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..capture import Capture, CaptureError
 
-    json_path: Optional[str] = None
-    if args.json:
-        json_path = os.path.abspath(args.json)
-        problem = _check_writable(json_path)
-        if problem:
-            return _fail(problem)
+    for option, what in _OUTPUTS:
+        out = getattr(args, option, None)
+        if out:
+            out = os.path.abspath(out)
+            setattr(args, option, out)
+            problem = _check_writable(out, what)
+            if problem:
+                return _fail(problem)
+    json_path: Optional[str] = args.json
     try:
         with Capture(args.capture) as cap:
             procs = cap.processes()
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             json_report.write(json_path, report)
         except OSError as e:
             return _fail(f"cannot write the JSON report to {json_path}: {e.strerror or e}")
+    rc, exported = _export(args, result.snapshot, rc)
     if not args.quiet:
         if len(procs) > 1:
             others = ", ".join(f"{p.pid} ({'first' if p.ppid == 0 else f'child of {p.ppid}'})"
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         terminal.render(result, verdict, sys.stdout, top=args.top, program=program)
         if json_path:
             sys.stderr.write(f"memhound: JSON report written to {json_path}\n")
-    if args.fail_on_leak and verdict.leaking:
+        for what, out in exported:
+            sys.stderr.write(f"memhound: {what} written to {out}\n")
+    if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
