@@ -53,7 +53,8 @@ def loop_function(scenario: str) -> Optional[str]:
 def run_memhound(python: str, scenario: str, extra: List[str], timeout: float) -> Tuple[Optional[dict], float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
-        cmd = [python, "-m", "memhound", "run", "--quiet", "--json", out] + extra + [scenario]
+        capture = os.path.join(tmp, "capture.db")  # not beside the scenario
+        cmd = [python, "-m", "memhound", "run", "--quiet", "-o", capture, "--json", out] + extra + [scenario]
         t0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                            cwd=os.path.dirname(scenario))
