@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from .. import __version__, tracker
 from ..session import Session, parse_function_spec
@@ -44,6 +44,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     ep.add_argument("--manual-epochs", action="store_true",
                     help="epochs only where the program calls memhound.next_epoch()")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the HTML report (one self-contained page) to FILE")
     p.add_argument("--fail-on-leak", action="store_true",
                    help=f"exit with {EXIT_LEAK} when the verdict is a leak (for CI)")
     p.add_argument("--top", type=_positive_int, default=5, metavar="N",
@@ -76,14 +78,14 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
-def _check_writable(path: str) -> Optional[str]:
+def _check_writable(path: str, what: str = "JSON") -> Optional[str]:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
-        return f"cannot write the JSON report to {path}: it is a directory"
+        return f"cannot write the {what} report to {path}: it is a directory"
     if not os.path.isdir(d):
-        return f"cannot write the JSON report to {path}: no such directory {d}"
+        return f"cannot write the {what} report to {path}: no such directory {d}"
     if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return f"cannot write the JSON report to {path}: permission denied"
+        return f"cannot write the {what} report to {path}: permission denied"
     return None
 
 
@@ -128,12 +130,14 @@ def run(args: argparse.Namespace) -> int:
         target = target[1:]
     if args.module is None and not target:
         return _fail("missing the script to run (memhound run script.py [args])")
-    if args.json:
-        # Relative to where memhound started, whatever the program does with its cwd.
-        args.json = os.path.abspath(args.json)
-        problem = _check_writable(args.json)
-        if problem:
-            return _fail(problem)
+    # Relative to where memhound started, whatever the program does with its cwd.
+    for option, what in (("json", "JSON"), ("html", "HTML")):
+        out = getattr(args, option)
+        if out:
+            setattr(args, option, os.path.abspath(out))
+            problem = _check_writable(getattr(args, option), what)
+            if problem:
+                return _fail(problem)
     if args.epoch_on:
         try:
             parse_function_spec(args.epoch_on)
@@ -203,21 +207,44 @@ def run(args: argparse.Namespace) -> int:
     if status != "completed" and not (status == "exited" and code == 0):
         verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
     rc = code
-    if args.json:
+    written: List[str] = []
+    if args.json or args.html:
         report = json_report.build(result, verdict, argv=argv, duration=duration,
                                    exit_status=status, exit_code=code, version=__version__)
-        try:
-            json_report.write(args.json, report)
-        except OSError as e:
-            _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
-            rc = rc or EXIT_ERROR
+        if args.json:
+            try:
+                json_report.write(args.json, report)
+                written.append(f"JSON report written to {args.json}")
+            except OSError as e:
+                _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
+                rc = rc or EXIT_ERROR
+        if args.html:
+            problem = _write_html(args.html, report)
+            if problem:
+                _fail(problem)
+                rc = rc or EXIT_ERROR
+            else:
+                written.append(f"HTML report written to {args.html}")
     if not args.quiet:
         terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
-        if args.json:
-            sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
+        for line in written:
+            sys.stderr.write(f"memhound: {line}\n")
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
+
+
+def _write_html(path: str, report: Dict[str, Any]) -> Optional[str]:
+    """Write the HTML report; None, or the problem in one line."""
+    from ..reports import html
+
+    try:
+        html.write(path, report)
+    except ImportError as e:  # Jinja2 missing from a broken install
+        return f"cannot write the HTML report: {e} (memhound needs Jinja2 for it)"
+    except OSError as e:
+        return f"cannot write the HTML report to {path}: {e.strerror or e}"
+    return None
 
 
 def _join_program_threads() -> None:
