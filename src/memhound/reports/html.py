@@ -59,6 +59,13 @@ def fmt_duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+def fmt_range(lo: float, hi: float) -> str:
+    """An interval of sizes, its unit said once when both ends share it: 1.9 – 2.1 MB."""
+    a, b = fmt_bytes(lo), fmt_bytes(hi)
+    ua, ub = a.rsplit(" ", 1), b.rsplit(" ", 1)
+    return f"{ua[0]} – {b}" if ua[1] == ub[1] else f"{a} – {b}"
+
+
 def _timeline_rows(report: Dict[str, Any]) -> List[Row]:
     rows: List[Row] = []
     for p in report.get("timeline") or []:
@@ -146,7 +153,7 @@ def _site_view(leak: Dict[str, Any], unit: str) -> Dict[str, Any]:
         "line": site.get("line", 0),
         "function": str(site.get("function", "?")),
         "per_epoch": fmt_bytes(float(leak.get("bytes_per_epoch") or 0.0)),
-        "ci": f"{fmt_bytes(float(lo))} – {fmt_bytes(float(hi))}",
+        "ci": fmt_range(float(lo), float(hi)),
         "per_s": fmt_bytes(float(leak.get("bytes_per_second") or 0.0)),
         "p": "< 1e-12" if p < 1e-12 else f"{p:.1g}",
         "live": fmt_bytes(float(leak.get("live_bytes") or 0.0)),
@@ -171,10 +178,10 @@ def _figures(report: Dict[str, Any]) -> List[Tuple[str, str, str]]:
     out: List[Tuple[str, str, str]] = []
     if v.get("leaking"):
         ci = _combined_ci(leaks)
-        out.append(("leak rate", f"{fmt_bytes(float(v.get('bytes_per_epoch') or 0))} / {unit}",
+        out.append((f"leak rate per {unit}", fmt_bytes(float(v.get("bytes_per_epoch") or 0)),
                     f"{fmt_bytes(float(v.get('bytes_per_second') or 0))}/s"))
         if ci is not None:
-            out.append(("95 % interval", f"{fmt_bytes(ci[0])} – {fmt_bytes(ci[1])}",
+            out.append(("95 % interval", fmt_range(ci[0], ci[1]),
                         f"per {unit}" + (", sites combined" if len(leaks) > 1 else "")))
     else:
         rss_rate = _num(v.get("rss_bytes_per_second"))
