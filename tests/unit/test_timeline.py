@@ -85,6 +85,26 @@ def test_band_takes_the_leak_out_of_a_leaking_program():
     assert raw is not None and raw.high - raw.low > 50e6
 
 
+def test_band_never_takes_out_more_than_memory_grew():
+    # The verdict's rate (2 MB/s) overshoots what memory shows (1 MB/s): only the
+    # trend's slope is taken out, so the band stays as narrow as the noise.
+    pts = line(501, 1e6, 30e6)
+    band = normal_band(pts, leak_rate=2e6)
+    assert band is not None
+    assert band.leak_rate == pytest.approx(1e6)
+    assert band.high - band.low == pytest.approx(0.0, abs=1.0)
+    assert band.low == pytest.approx(30e6 + 1e6 * warmup_end(pts))
+
+
+def test_band_is_never_below_zero():
+    pts = [(float(t), 1e3 if t % 2 else 0.0) for t in range(100)]
+    band = normal_band(pts, leak_rate=0.0)
+    assert band is not None and band.low == 0.0
+    falling = line(101, -1e3, 1e4)
+    band = normal_band(falling, leak_rate=5e3)  # nothing grows: nothing taken out
+    assert band is not None and band.leak_rate == 0.0 and band.low >= 0.0
+
+
 def test_band_without_points_is_none():
     assert normal_band([]) is None
 

@@ -10,9 +10,10 @@ why they were chosen.
   the growth rate in bytes per second.
 - **Normal band**: the range memory lives in when it is not leaking. Each point
   after warm-up has the leak's estimated accumulation taken out,
-  ``y - leak_rate * (t - t_warm)`` (``leak_rate`` = the verdict's bytes per second
-  of the leaking sites, 0 when nothing leaks), and the band is the 5th to 95th
-  percentile of what remains.
+  ``y - r * (t - t_warm)``, and the band is the 5th to 95th percentile of what
+  remains (never below 0). ``r`` is the verdict's rate of the leaking sites in
+  bytes per second (0 when nothing leaks), capped at the trend's slope: the leak
+  cannot explain more growth than memory shows.
 """
 from __future__ import annotations
 
@@ -103,15 +104,19 @@ def normal_band(points: Sequence[Point], *, leak_rate: float = 0.0,
                 warmup_fraction: float = WARMUP_FRACTION, lower: float = 5.0,
                 upper: float = 95.0) -> Optional[Band]:
     """The range memory lives in when it is not leaking: the ``lower``-``upper``
-    percentiles of the points after warm-up, each less the leak's accumulation
-    since warm-up ended (``leak_rate`` bytes per second). None without points
-    after warm-up."""
+    percentiles (clipped at 0) of the points after warm-up, each less the leak's
+    accumulation since warm-up ended. The leak grows at ``leak_rate`` bytes per
+    second, capped at the trend's slope. None without points after warm-up."""
     tw, pts = _after_warmup(points, warmup_fraction)
     if not pts:
         return None
-    rest = [y - leak_rate * (t - tw) for t, y in pts]
-    return Band(percentile(rest, lower), percentile(rest, upper), pts[0][0], pts[-1][0],
-                leak_rate, len(pts))
+    rate = max(leak_rate, 0.0)
+    if rate > 0:
+        tr = trend(points, warmup_fraction=warmup_fraction)
+        rate = min(rate, max(tr.slope, 0.0)) if tr is not None else rate
+    rest = [y - rate * (t - tw) for t, y in pts]
+    return Band(max(percentile(rest, lower), 0.0), max(percentile(rest, upper), 0.0),
+                pts[0][0], pts[-1][0], rate, len(pts))
 
 
 def downsample(rows: Sequence[Row], max_points: int = 2000) -> List[Row]:
