@@ -73,7 +73,7 @@ def test_page_is_self_contained():
 def test_verdict_and_key_figures_are_shown():
     page = html.render(report([leak(1, stack=STACK)]))
     assert "Leaking about 1.0 MB per epoch (10.0 MB/s)" in page
-    assert "leak rate per epoch" in page and "10.0 MB/s" in page
+    assert "per epoch · 10.0 MB/s" in page
     assert "900.0 KB – 1.1 MB" in page  # the site's interval, also the run's (one site)
     assert html.fmt_range(1.9e6, 2.1e6) == "1.9 – 2.1 MB"
     assert "170.0 MB" in page  # peak RSS

@@ -178,8 +178,8 @@ def _figures(report: Dict[str, Any]) -> List[Tuple[str, str, str]]:
     out: List[Tuple[str, str, str]] = []
     if v.get("leaking"):
         ci = _combined_ci(leaks)
-        out.append((f"leak rate per {unit}", fmt_bytes(float(v.get("bytes_per_epoch") or 0)),
-                    f"{fmt_bytes(float(v.get('bytes_per_second') or 0))}/s"))
+        out.append(("leak rate", fmt_bytes(float(v.get("bytes_per_epoch") or 0)),
+                    f"per {unit} · {fmt_bytes(float(v.get('bytes_per_second') or 0))}/s"))
         if ci is not None:
             out.append(("95 % interval", fmt_range(ci[0], ci[1]),
                         f"per {unit}" + (", sites combined" if len(leaks) > 1 else "")))
