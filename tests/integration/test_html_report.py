@@ -24,7 +24,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import pytest
 
@@ -137,7 +137,8 @@ def synthetic_hour(seed: int = 1) -> Dict[str, Any]:
                    "final_tracked": timeline[-1]["tracked"]},
         "verdict": {"leaking": True, "bytes_per_epoch": sum(rates), "bytes_per_second": total_s,
                     "summary": "Leaking about 2.0 MB per epoch (560.0 B/s): 10% of it allocated at "
-                               "module_0_0.py:10 in handle_request_step_0 and 19 more sites, and still alive.",
+                               "module_0_0.py:10 in handle_request_step_0 and 19 more sites, "
+                               "and still alive.",
                     "diagnosis": "leak", "rss_bytes_per_second": total_s * 1.4,
                     "tracked_bytes_per_second": total_s},
         "leaks": leaks, "timeline": timeline,

@@ -72,7 +72,7 @@ def test_band_of_a_steady_program_is_the_spread_of_its_memory_after_warm_up():
 def test_band_takes_the_leak_out_of_a_leaking_program():
     # 20 MB of live working set that wobbles by +-1 MB, plus a 1 MB/s leak.
     rng = random.Random(3)
-    pts = [(t / 10, 20e6 + rng.uniform(-1e6, 1e6) + 1e6 * t / 10) for t in range(0, 1001)]
+    pts = [(t / 10, 20e6 + rng.uniform(-1e6, 1e6) + 1e6 * t / 10) for t in range(1001)]
     tw = warmup_end(pts)
     band = normal_band(pts, leak_rate=1e6)
     assert band is not None

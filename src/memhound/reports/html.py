@@ -145,7 +145,8 @@ def _site_view(leak: Dict[str, Any], unit: str) -> Dict[str, Any]:
     site = leak.get("site") or {}
     frames = _frames(leak.get("stack") or [])
     lo, hi = (leak.get("ci95") or (0.0, 0.0))[:2]
-    p = float(leak.get("p_value") if leak.get("p_value") is not None else 1.0)
+    p = _num(leak.get("p_value"))
+    p = 1.0 if p is None else p
     return {
         "rank": leak.get("rank", 0),
         "file": str(site.get("file", "?")),
