@@ -151,6 +151,10 @@ def check_schema(report: Dict[str, Any]) -> None:
         assert leak["type"] is None or isinstance(leak["type"], str), leak
         assert isinstance(leak["retained_by"], list), leak
         assert all(isinstance(r, str) for r in leak["retained_by"]), leak
+        # Live bytes per epoch (additive field): one value per epoch.
+        series = leak["series"]
+        assert isinstance(series, list) and all(_is_int(b) for b in series), leak
+        assert len(series) == report["epochs"]["count"], (len(series), report["epochs"])
     rates = [l["bytes_per_epoch"] for l in report["leaks"]]
     assert rates == sorted(rates, reverse=True), rates
 

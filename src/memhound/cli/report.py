@@ -9,7 +9,7 @@ import sys
 from typing import Optional
 
 from .. import __version__
-from .run import _OUTPUTS, EXIT_LEAK, _check_writable, _export, _fail, _positive_int
+from .run import _OUTPUTS, EXIT_LEAK, _check_writable, _fail, _positive_int, write_outputs
 
 HELP = "rebuild the reports of a run from its capture file"
 
@@ -19,6 +19,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=_positive_int, default=None,
                    help="the process to report on, when several wrote the capture (default: the first)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the HTML report (one self-contained page) to FILE")
     p.add_argument("--pprof", metavar="FILE",
                    help="write live memory by stack as a gzipped pprof profile to FILE")
     p.add_argument("--speedscope", metavar="FILE",
@@ -41,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
             problem = _check_writable(out, what)
             if problem:
                 return _fail(problem)
-    json_path: Optional[str] = args.json
     try:
         with Capture(args.capture) as cap:
             procs = cap.processes()
@@ -60,17 +61,13 @@ def run(args: argparse.Namespace) -> int:
     note = loaded.partial_note()
     if note:
         verdict.summary = f"({note}) {verdict.summary}"
-    rc = 0
-    if json_path:
+    report = None
+    if args.json or args.html:
         report = json_report.build(result, verdict, argv=loaded.argv, duration=loaded.duration,
                                    exit_status=proc.state, exit_code=proc.exit_code,
                                    version=loaded.version or __version__, pid=proc.pid,
                                    python=loaded.python or None)
-        try:
-            json_report.write(json_path, report)
-        except OSError as e:
-            return _fail(f"cannot write the JSON report to {json_path}: {e.strerror or e}")
-    rc, exported = _export(args, result.snapshot, rc)
+    rc, written = write_outputs(args, report, result.snapshot, 0)
     if not args.quiet:
         if len(procs) > 1:
             others = ", ".join(f"{p.pid} ({'first' if p.ppid == 0 else f'child of {p.ppid}'})"
@@ -79,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
                              f" this is {proc.pid} (choose with --pid)\n")
         program = loaded.argv[0] if loaded.argv else None
         terminal.render(result, verdict, sys.stdout, top=args.top, program=program)
-        if json_path:
-            sys.stderr.write(f"memhound: JSON report written to {json_path}\n")
-        for what, out in exported:
+        for what, out in written:
             sys.stderr.write(f"memhound: {what} written to {out}\n")
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK

@@ -55,6 +55,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true",
                    help="overwrite the capture file if it exists")
     p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the HTML report (one self-contained page) to FILE")
     p.add_argument("--pprof", metavar="FILE",
                    help="write live memory by stack as a gzipped pprof profile to FILE "
                         "(go tool pprof, Pyroscope, Parca)")
@@ -93,8 +95,8 @@ def _fail(message: str) -> int:
 
 
 #: What each output option writes, as error and status messages name it.
-_OUTPUTS = (("json", "the JSON report"), ("pprof", "the pprof profile"),
-            ("speedscope", "the speedscope profile"))
+_OUTPUTS = (("json", "the JSON report"), ("html", "the HTML report"),
+            ("pprof", "the pprof profile"), ("speedscope", "the speedscope profile"))
 
 
 def _check_writable(path: str, what: str = "the JSON report") -> Optional[str]:
@@ -281,20 +283,14 @@ def run(args: argparse.Namespace) -> int:
     if status != "completed" and not (status == "exited" and code == 0):
         verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
     rc = code
-    if args.json:
+    report = None
+    if args.json or args.html:
         report = json_report.build(result, verdict, argv=argv, duration=duration,
                                    exit_status=status, exit_code=code, version=__version__)
-        try:
-            json_report.write(args.json, report)
-        except OSError as e:
-            _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
-            rc = rc or EXIT_ERROR
-    rc, exported = _export(args, result.snapshot, rc)
+    rc, written = write_outputs(args, report, result.snapshot, rc)
     if not args.quiet:
         terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
-        if args.json:
-            sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
-        for what, out in exported:
+        for what, out in written:
             sys.stderr.write(f"memhound: {what} written to {out}\n")
     if result.capture_error:
         sys.stderr.write(f"memhound: warning: the capture is incomplete: {result.capture_error}\n")
@@ -312,23 +308,38 @@ def _display(path: str) -> str:
     return rel if not rel.startswith("..") else path
 
 
-def _export(args: argparse.Namespace, snapshot: Snapshot, rc: int) -> Tuple[int, List[Tuple[str, str]]]:
-    """Write the --pprof and --speedscope files from the final snapshot (their
-    modules are imported only now, after the program has run). Returns the exit
+def write_outputs(args: argparse.Namespace, report: Optional[Dict[str, Any]], snapshot: Snapshot,
+                  rc: int) -> Tuple[int, List[Tuple[str, str]]]:
+    """Write the --json and --html reports (from ``report``, the JSON report's
+    dict) and the --pprof and --speedscope files (from the final snapshot); their
+    modules are imported only now, after the program has run. Returns the exit
     code, made EXIT_ERROR if a write failed and it was 0, and (what, path) of
-    each file written."""
+    each file written. Shared by ``run`` and ``report``."""
     written: List[Tuple[str, str]] = []
-    if not (args.pprof or args.speedscope):
-        return rc, written
-    from ..reports import pprof, speedscope
+    writers: List[Tuple[Optional[str], str, Any]] = []
+    if report is not None:
+        from ..reports import json_report
 
-    writers = ((args.pprof, "pprof profile", pprof.write),
-               (args.speedscope, "speedscope profile", speedscope.write))
+        writers.append((args.json, "JSON report", lambda path: json_report.write(path, report)))
+        if args.html:
+            try:
+                from ..reports import html
+            except ImportError as e:  # Jinja2 missing from a broken install
+                _fail(f"cannot write the HTML report: {e} (memhound needs Jinja2 for it)")
+                rc = rc or EXIT_ERROR
+            else:
+                writers.append((args.html, "HTML report", lambda path: html.write(path, report)))
+    if args.pprof or args.speedscope:
+        from ..reports import pprof, speedscope
+
+        writers.append((args.pprof, "pprof profile", lambda path: pprof.write(path, snapshot)))
+        writers.append((args.speedscope, "speedscope profile",
+                        lambda path: speedscope.write(path, snapshot)))
     for path, what, write in writers:
         if not path:
             continue
         try:
-            write(path, snapshot)
+            write(path)
         except OSError as e:
             _fail(f"cannot write the {what} to {path}: {e.strerror or e}")
             rc = rc or EXIT_ERROR

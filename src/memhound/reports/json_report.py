@@ -36,6 +36,7 @@ def _leak(v: SiteVerdict) -> Dict[str, Any]:
         "type": None,
         "retained_by": [],
         "stack_truncated": bool(v.stack.truncated),
+        "series": [int(round(b)) for b in v.series],
     }
 
 
