@@ -277,3 +277,24 @@ def test_report_exports_pprof_and_speedscope_from_the_capture(tmp_path):
     assert "build" in names
     assert_one_line_error(memhound("report", "--pprof", str(tmp_path / "no" / "x.pb.gz"), "job.db",
                                    cwd=tmp_path))
+
+
+def test_report_of_a_killed_run_renders_the_html_page(tmp_path):
+    """The HTML report from a capture whose process was killed: it loads in
+    the browser, draws its charts, and says the run is partial."""
+    from test_html_report import assert_page_works
+
+    cap = tmp_path / "killed.db"
+    proc = start_forever(cap, tmp_path)
+    try:
+        wait_for(lambda: flushes(cap) >= 3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    page = tmp_path / "killed.html"
+    out = memhound("report", "-q", "--html", str(page), str(cap), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr.decode()
+    assert_page_works(page, charts=2)
+    text = page.read_text()
+    assert "ended without closing the capture" in text
+    assert "build" in text

@@ -48,8 +48,8 @@ def test_bad_export_path_is_one_line_and_exit_2_before_the_program_runs(tmp_path
 def test_run_writes_both_exports_with_the_programs_stacks(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    proc = memhound_run("--pprof", "live.pb.gz", "--speedscope", "live.json", str(PROGRAM), "300",
-                        cwd=work)
+    proc = memhound_run("--no-capture", "--pprof", "live.pb.gz", "--speedscope", "live.json",
+                        str(PROGRAM), "300", cwd=work)
     err = proc.stderr.decode("utf-8", "replace")
     assert proc.returncode == 0, err
     assert f"pprof profile written to {work / 'live.pb.gz'}" in err

@@ -172,7 +172,7 @@ def test_one_hour_report_draws_every_chart_without_errors(hour_page):
 
 def test_page_of_a_leaking_program(tmp_path):
     out = tmp_path / "report.html"
-    proc = memhound_run("-q", "--html", str(out), "--json", str(tmp_path / "report.json"),
+    proc = memhound_run("-q", "--no-capture", "--html", str(out), "--json", str(tmp_path / "report.json"),
                         str(PROGRAMS / "json_leak.py"), "300", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
