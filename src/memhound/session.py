@@ -128,6 +128,8 @@ class Session:
         hits = self._unwatch_function() if self.epoch_on is not None else 0
         self._sample_timeline()
         snap = tracker.snapshot()
+        # The retention analysis maps these to objects after tracking stops.
+        snap.live_samples = _core.live_samples(None)
         tracker.stop()
         stride = float(snap.totals.get("stride", 1))
         units = stride if self.kind != "time" else 1.0

@@ -546,8 +546,6 @@ def _steps(chain: Tuple[Any, int, Tuple[object, ...], Tuple[int, ...]],
         how, span = _edge(objs[i], objs[i + 1], nxt)
         i += span
         steps.append(Step(how, _tname(objs[i]), int(sizes[i])))
-    if kind == 1:
-        steps[-1].how += ", whose buffer is the sampled allocation"
     return steps, root_kind
 
 
@@ -620,15 +618,18 @@ def analyze_retention(
                     sr.note = f"a chain could not be named ({type(e).__name__})"
                     continue
                 best.setdefault(_shape([s.how for s in steps]), []).append((steps, root_kind))
-            del chains
             if best:
                 # The most common shape, then the shortest.
                 shape = max(best, key=lambda k: (len(best[k]), -len(k)))
                 sr.steps, sr.root_kind = best[shape][0]
+                if any(ch[0] == 1 for ch in chains):
+                    sr.note = ("some sampled allocations are buffers owned by these objects "
+                               "(list items, dict or set tables, attribute values)")
             elif not sr.note:
                 sr.note = ("no live object found at the sampled addresses"
                            if counts[g] else "no live sample left at this site")
             result.sites.append(sr)
+            del chains
         del groups, root_list
     finally:
         _core.ignore_thread(False)

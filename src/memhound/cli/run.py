@@ -49,6 +49,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=_positive_int, default=5, metavar="N",
                    help="leak sites shown (default %(default)s)")
     p.add_argument("--quiet", "-q", action="store_true", help="no terminal report")
+    p.add_argument("--no-retention", action="store_true",
+                   help="skip the analysis of what holds the leaked objects (and the census)")
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     p.add_argument("target", nargs=argparse.REMAINDER, metavar="script.py [args]",
                    help="the program and its arguments")
@@ -166,17 +168,21 @@ def run(args: argparse.Namespace) -> int:
     status, code = "completed", 0
     t0 = time.monotonic()
     progress = _Progress(session)
+    census_start = None if args.no_retention else _census()
+    program_globals: Optional[dict] = None
     session.start()
     progress.start()
     try:
         if path is not None:
-            runpy.run_path(path, run_name="__main__")
+            program_globals = runpy.run_path(path, run_name="__main__")
         else:
-            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+            program_globals = runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
+        program_globals = _program_globals(e)
         status, code = "exited", _exit_code(e.code)
         _join_program_threads()
     except BaseException as e:
+        program_globals = _program_globals(e)
         # The program's own traceback, as Python prints it, without memhound's frames.
         tb = e.__traceback__
         while tb is not None and _is_runner_file(tb.tb_frame.f_code.co_filename):
@@ -202,22 +208,75 @@ def run(args: argparse.Namespace) -> int:
                       units_per_epoch=result.units_per_epoch, epoch_unit=unit)
     if status != "completed" and not (status == "exited" and code == 0):
         verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
+    retention, census = None, None
+    if not args.no_retention:
+        retention, census = _who_holds_it(result, verdict, program_globals, census_start,
+                                          top=args.top)
+    program_globals = None  # the program's objects may go now
     rc = code
     if args.json:
         report = json_report.build(result, verdict, argv=argv, duration=duration,
                                    exit_status=status, exit_code=code, version=__version__)
+        json_report.add_retention(report, verdict, retention, census)
         try:
             json_report.write(args.json, report)
         except OSError as e:
             _fail(f"cannot write the JSON report to {args.json}: {e.strerror or e}")
             rc = rc or EXIT_ERROR
     if not args.quiet:
-        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
+        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0],
+                        retention=retention, census=census)
         if args.json:
             sys.stderr.write(f"memhound: JSON report written to {args.json}\n")
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
+
+
+# -- who holds it (analysis/retention.py, analysis/census.py) ----------------
+
+def _census() -> Optional[dict]:
+    from ..analysis.census import census
+
+    try:
+        return census()
+    except (OverflowError, MemoryError):
+        return None
+
+
+def _program_globals(e: BaseException) -> Optional[dict]:
+    """The program's globals when it ended with an exception: those of the
+    outermost frame of its traceback that runs module code."""
+    tb = e.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>" and not _is_runner_file(frame.f_code.co_filename):
+            return frame.f_globals
+        tb = tb.tb_next
+    return None
+
+
+def _who_holds_it(result, verdict, program_globals: Optional[dict],  # type: ignore[no-untyped-def]
+                  census_start: Optional[dict], *, top: int):
+    """The retention analysis of the top leak sites and the census growth, run
+    while the program's objects are still alive. Never fails the run."""
+    from ..analysis.census import census_growth
+    from ..analysis.retention import analyze_retention
+
+    retention, growth = None, None
+    try:
+        census_end = _census()
+        if census_start is not None and census_end is not None:
+            growth = {"start": sum(census_start.values()), "end": sum(census_end.values()),
+                      "growth": census_growth(census_start, census_end, top=10)}
+        leaks = verdict.leaks[:top]
+        if leaks and result.snapshot.live_samples is not None:
+            retention = analyze_retention([(v.site, v.stack_ids) for v in leaks],
+                                          result.snapshot.live_samples,
+                                          program_globals=program_globals)
+    except Exception as e:  # the report goes out even if this part cannot
+        sys.stderr.write(f"memhound: the retention analysis failed: {type(e).__name__}\n")
+    return retention, growth
 
 
 def _join_program_threads() -> None:
