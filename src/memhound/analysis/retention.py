@@ -530,11 +530,14 @@ def _shape(labels: Sequence[str]) -> Tuple[str, ...]:
 
 
 def _steps(chain: Tuple[Any, int, Tuple[object, ...], Tuple[int, ...]],
-           root_list: Sequence[Tuple[object, str, str]]) -> Tuple[List[Step], str]:
+           root_list: Sequence[Tuple[object, str, str]],
+           first_index: Sequence[int]) -> Tuple[List[Step], str]:
+    """A chain from the core in words. ``first_index[k]``: the index in
+    root_list of the k-th distinct root object (the core's node k)."""
     kind, which, objs, sizes = chain
     steps: List[Step] = []
     if which >= 0:
-        words, root_kind = _describe_root(*root_list[which])
+        words, root_kind = _describe_root(*root_list[first_index[which]])
     elif which == -1:
         words, root_kind = "held by a reference memhound cannot name (C code, or an object outside the walk)", "C reference"
     else:
@@ -603,6 +606,13 @@ def analyze_retention(
         finally:
             del extra, objs
         result.nodes, result.edges = nodes, edges
+        seen_roots: set = set()
+        first_index = []
+        for i, (obj, _w, _k) in enumerate(root_list):
+            if id(obj) not in seen_roots:
+                seen_roots.add(id(obj))
+                first_index.append(i)
+        del seen_roots
         for g, (site, _ids) in enumerate(site_stacks):
             matched, n_obj, obj_bytes, type_counts, chains = groups[g]
             sr = SiteRetention(site, samples=counts[g], matched=matched, objects=n_obj,
@@ -613,7 +623,7 @@ def analyze_retention(
             best: Dict[Tuple[str, ...], List[Tuple[List[Step], str]]] = {}
             for ch in chains:
                 try:
-                    steps, root_kind = _steps(ch, root_list)
+                    steps, root_kind = _steps(ch, root_list, first_index)
                 except Exception as e:  # a racing thread, an exotic object
                     sr.note = f"a chain could not be named ({type(e).__name__})"
                     continue
@@ -635,3 +645,67 @@ def analyze_retention(
         _core.ignore_thread(False)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+# -- the pure-Python twin of the core's dominator computation (for tests) -----
+
+def dominators(succ: Dict[int, List[int]], root: int) -> Dict[int, int]:
+    """Immediate dominators of the nodes reachable from ``root`` in the graph
+    ``succ`` (node -> successors), by the iterative algorithm of Cooper, Harvey
+    and Kennedy, as mh_heap_dominators computes them. ``root`` maps to itself."""
+    order: List[int] = []
+    seen = {root}
+    stack = [(root, iter(succ.get(root, ())))]
+    while stack:
+        v, it = stack[-1]
+        for w in it:
+            if w not in seen:
+                seen.add(w)
+                stack.append((w, iter(succ.get(w, ()))))
+                break
+        else:
+            order.append(v)
+            stack.pop()
+    po = {v: i for i, v in enumerate(order)}
+    preds: Dict[int, List[int]] = {v: [] for v in order}
+    for v in order:
+        for w in succ.get(v, ()):
+            preds[w].append(v)
+    idom = {root: root}
+    changed = True
+    while changed:
+        changed = False
+        for b in reversed(order[:-1]):
+            new = None
+            for p in preds[b]:
+                if p not in idom:
+                    continue
+                if new is None:
+                    new = p
+                    continue
+                f1, f2 = p, new
+                while f1 != f2:
+                    while po[f1] < po[f2]:
+                        f1 = idom[f1]
+                    while po[f2] < po[f1]:
+                        f2 = idom[f2]
+                new = f1
+            if new is not None and idom.get(b) != new:
+                idom[b] = new
+                changed = True
+    return idom
+
+
+def retained_sizes(succ: Dict[int, List[int]], root: int, size: Dict[int, int]) -> Dict[int, int]:
+    """Retained size of each node: its own size plus that of every node it
+    dominates."""
+    idom = dominators(succ, root)
+    kids: Dict[int, List[int]] = {}
+    for v, d in idom.items():
+        if v != root:
+            kids.setdefault(d, []).append(v)
+
+    def total(v: int) -> int:
+        return size.get(v, 0) + sum(total(k) for k in kids.get(v, ()))
+
+    return {v: total(v) for v in idom}
