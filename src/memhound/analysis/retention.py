@@ -303,11 +303,11 @@ def _edge(parent: object, child: object, nxt: object) -> Tuple[str, int]:
         return "member", 1
     ns, words = _namespace(parent)
     if ns is not None:
-        if child is ns and nxt is not None:
-            kind, key = _dict_key_of(ns, nxt)
+        if child is ns:
+            kind, key = _dict_key_of(ns, nxt) if nxt is not None else (None, None)
             if kind == "value":
                 return f"{words} {_name_text(key)}", 2
-            return f"{words} dict", 1
+            return "its __dict__", 1
         kind, key = _dict_key_of(ns, child)  # inline values (3.11+)
         if kind == "value":
             return f"{words} {_name_text(key)}", 1
@@ -632,6 +632,8 @@ def analyze_retention(
                 # The most common shape, then the shortest.
                 shape = max(best, key=lambda k: (len(best[k]), -len(k)))
                 sr.steps, sr.root_kind = best[shape][0]
+                if sr.type == "dict" and len(sr.steps) > 1 and sr.steps[-1].how == "its __dict__":
+                    sr.type = sr.steps[-2].type  # an instance's attributes (3.10)
                 if any(ch[0] == 1 for ch in chains):
                     sr.note = ("some sampled allocations are buffers owned by these objects "
                                "(list items, dict or set tables, attribute values)")
