@@ -176,9 +176,25 @@ def _slot_names(obj: object, child: object) -> Optional[str]:
     return None
 
 
+#: id(dict) -> (the dict, {id(value or key): ("value", key) or ("key", None)}),
+#: for big dicts met by several chains of one analysis (cleared after it).
+_key_index: Dict[int, Tuple[dict, Dict[int, Tuple[str, object]]]] = {}
+
+
 def _dict_key_of(d: dict, child: object) -> Tuple[Optional[str], object]:
     """('value', key) if child is a value of d, ('key', None) if a key."""
     try:
+        if len(d) > 64:
+            entry = _key_index.get(id(d))
+            if entry is None or entry[0] is not d:
+                index: Dict[int, Tuple[str, object]] = {}
+                for k, v in list(_dict_items(d)):
+                    index.setdefault(id(k), ("key", None))
+                    index.setdefault(id(v), ("value", k))
+                entry = _key_index[id(d)] = (d, index)
+            hit = entry[1].get(id(child))
+            if hit is not None:
+                return hit
         for k, v in list(_dict_items(d)):
             if v is child:
                 return "value", k
@@ -644,6 +660,7 @@ def analyze_retention(
             del chains
         del groups, root_list
     finally:
+        _key_index.clear()
         _core.ignore_thread(False)
     result.seconds = time.perf_counter() - t0
     return result
