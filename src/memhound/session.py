@@ -146,6 +146,8 @@ class Session:
         bg = _core.bg_status()
         timeline = _core.timeline()
         snap = tracker.snapshot()
+        # The retention analysis maps these to objects after tracking stops.
+        snap.live_samples = _core.live_samples(None)
         tracker.stop()
         _core.ignore_thread(False)
         _active = None

@@ -392,3 +392,42 @@ class Snapshot:
             f"<memhound.Snapshot tracked={_fmt(self.tracked_bytes)} peak={_fmt(self.peak_bytes)} "
             f"stacks={len(self._raw_stacks) - 1} epoch={self.epoch} sample_bytes={self.sample_bytes}>"
         )
+
+    # -- retention (see analysis/retention.py) -------------------------------
+    #: The live sampled allocations when the snapshot was taken, packed as
+    #: ``_core.live_samples`` gives them; set by ``memhound run`` before it stops
+    #: tracking. None: read the core's live table when retention() is called.
+    live_samples: "Optional[bytes]" = None
+
+    def site_stack_ids(self, site: "Any") -> "List[int]":
+        """Ids of the stacks reported under ``site`` (a :class:`Frame`, a
+        ``(filename, lineno)`` pair, or anything with a ``site`` Frame)."""
+        from .analysis.sites import site_of
+
+        site = getattr(site, "site", site)
+        want = (site[0], site[1])
+        return [s for s in self.stack_ids
+                if tuple(site_of(self.traceback(s))[:2]) == want
+                or tuple(self.traceback(s)[0][:2]) == want]
+
+    def retention(self, site: "Any", *, program_globals: "Optional[dict]" = None,
+                  max_objects: "Optional[int]" = None) -> "Any":
+        """Who holds the memory allocated at ``site`` (a Frame, a
+        ``(filename, lineno)`` pair or a SiteVerdict) that is still alive: a
+        :class:`memhound.analysis.retention.SiteRetention` with the shortest
+        reference chain from a root, the retained size of each holder, and the
+        type of the objects. Runs while the objects are alive: in the program,
+        before they are released. Never calls gc.collect()."""
+        from . import _core
+        from .analysis import retention as rt
+
+        ids = getattr(site, "stack_ids", None) or self.site_stack_ids(site)
+        samples = self.live_samples
+        if samples is None:
+            from array import array
+
+            samples = _core.live_samples(array("I", ids).tobytes())
+        res = rt.analyze_retention([(getattr(site, "site", site), ids)], samples,
+                                   program_globals=program_globals,
+                                   max_objects=max_objects or rt.DEFAULT_MAX_OBJECTS)
+        return res.sites[0]

@@ -67,6 +67,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=_positive_int, default=5, metavar="N",
                    help="leak sites shown (default %(default)s)")
     p.add_argument("--quiet", "-q", action="store_true", help="no terminal report")
+    p.add_argument("--no-retention", action="store_true",
+                   help="skip the analysis of what holds the leaked objects (and the census)")
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
     p.add_argument("target", nargs=argparse.REMAINDER, metavar="script.py [args]",
                    help="the program and its arguments")
@@ -235,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
     program_exc: Optional[BaseException] = None
     t0 = time.monotonic()
     progress = _Progress(session)
+    census_start = None if args.no_retention else _census()
     try:
         session.start()
     except OSError as e:
@@ -249,10 +252,12 @@ def run(args: argparse.Namespace) -> int:
             program_globals = runpy.run_module(args.module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
         program_exc = e
+        program_globals = _program_globals(e)
         status, code = "exited", _exit_code(e.code)
         _join_program_threads()
     except BaseException as e:
         program_exc = e
+        program_globals = _program_globals(e)
         # The program's own traceback, as Python prints it, without memhound's frames.
         tb = e.__traceback__
         while tb is not None and _is_runner_file(tb.tb_frame.f_code.co_filename):
@@ -282,14 +287,21 @@ def run(args: argparse.Namespace) -> int:
                       units_per_epoch=result.units_per_epoch, epoch_unit=unit)
     if status != "completed" and not (status == "exited" and code == 0):
         verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
+    retention, census = None, None
+    if not args.no_retention:
+        retention, census = _who_holds_it(result, verdict, program_globals, census_start,
+                                          top=args.top)
+    program_globals = None  # the program's objects may go now
     rc = code
     report = None
     if args.json or args.html:
         report = json_report.build(result, verdict, argv=argv, duration=duration,
                                    exit_status=status, exit_code=code, version=__version__)
+        json_report.add_retention(report, verdict, retention, census)
     rc, written = write_outputs(args, report, result.snapshot, rc)
     if not args.quiet:
-        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0])
+        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0],
+                        retention=retention, census=census)
         for what, out in written:
             sys.stderr.write(f"memhound: {what} written to {out}\n")
     if result.capture_error:
@@ -346,6 +358,52 @@ def write_outputs(args: argparse.Namespace, report: Optional[Dict[str, Any]], sn
         else:
             written.append((what, path))
     return rc, written
+
+
+# -- who holds it (analysis/retention.py, analysis/census.py) ----------------
+
+def _census() -> Optional[dict]:
+    from ..analysis.census import census
+
+    try:
+        return census()
+    except (OverflowError, MemoryError):
+        return None
+
+
+def _program_globals(e: BaseException) -> Optional[dict]:
+    """The program's globals when it ended with an exception: those of the
+    outermost frame of its traceback that runs module code."""
+    tb = e.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>" and not _is_runner_file(frame.f_code.co_filename):
+            return frame.f_globals
+        tb = tb.tb_next
+    return None
+
+
+def _who_holds_it(result, verdict, program_globals: Optional[dict],  # type: ignore[no-untyped-def]
+                  census_start: Optional[dict], *, top: int):
+    """The retention analysis of the top leak sites and the census growth, run
+    while the program's objects are still alive. Never fails the run."""
+    from ..analysis.census import census_growth
+    from ..analysis.retention import analyze_retention
+
+    retention, growth = None, None
+    try:
+        census_end = _census()
+        if census_start is not None and census_end is not None:
+            growth = {"start": sum(census_start.values()), "end": sum(census_end.values()),
+                      "growth": census_growth(census_start, census_end, top=10)}
+        leaks = verdict.leaks[:top]
+        if leaks and result.snapshot.live_samples is not None:
+            retention = analyze_retention([(v.site, v.stack_ids) for v in leaks],
+                                          result.snapshot.live_samples,
+                                          program_globals=program_globals)
+    except Exception as e:  # the report goes out even if this part cannot
+        sys.stderr.write(f"memhound: the retention analysis failed: {type(e).__name__}\n")
+    return retention, growth
 
 
 def _join_program_threads() -> None:

@@ -93,3 +93,28 @@ def write(path: str, report: Dict[str, Any]) -> None:
         json.dump(report, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
+
+
+# -- who holds it --------------------------------------------------------------
+
+def add_retention(report: Dict[str, Any], verdict: Verdict, retention: Any,
+                  census: Optional[Dict[str, Any]]) -> None:
+    """Fill ``leaks[].type`` and ``leaks[].retained_by`` from the retention
+    analysis (analysis/retention.py), and add ``leaks[].retention`` (the chain
+    with each holder's retained bytes, the objects matched) and ``census`` (the
+    types whose live count grew during the run). Additive: schema 1."""
+    if retention is not None:
+        by_site = {id(r.site): r for r in retention.sites}
+        for leak, v in zip(report["leaks"], verdict.leaks):
+            r = by_site.get(id(v.site))
+            if r is None:
+                continue
+            leak["type"] = r.type
+            leak["retained_by"] = r.retained_by
+            leak["retention"] = r.to_json()
+        report["retention"] = retention.to_json()
+    if census is not None:
+        report["census"] = {"objects_start": census["start"], "objects_end": census["end"],
+                            "growth": [{"type": t, "count": n, "delta": d}
+                                       for t, n, d in census["growth"]]}
+

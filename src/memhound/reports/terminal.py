@@ -3,7 +3,7 @@ rate and interval, the stack of each (the user's frames highlighted), and a spar
 of memory over time. Rich draws it; without a terminal the same text comes out plain."""
 from __future__ import annotations
 
-from typing import IO, List, Optional, Sequence
+from typing import IO, Any, Dict, List, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -40,7 +40,8 @@ def _p(p: float) -> str:
 
 def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 5,
            stack_lines: int = 8, program: Optional[str] = None,
-           force_terminal: Optional[bool] = None) -> None:
+           force_terminal: Optional[bool] = None, retention: Any = None,
+           census: Optional[Dict[str, Any]] = None) -> None:
     """Write the report to ``out``."""
     is_tty = force_terminal if force_terminal is not None else out.isatty()
     console = Console(file=out, force_terminal=force_terminal, highlight=False,
@@ -64,6 +65,9 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
         console.print(Text.assemble(("  RSS     ", "dim"), (sparkline(rss), "magenta"),
                                     (f"  {fmt_bytes(rss[-1])} (peak {fmt_bytes(result.peak_rss)})", "dim")))
 
+    if census is not None and census["growth"]:
+        grown = ", ".join(f"+{d} {t}" for t, _n, d in census["growth"][:5])
+        console.print(Text(f"  objects {census['start']} → {census['end']}: {grown}", style="dim"))
     rows: List[SiteVerdict] = verdict.leaks[:top]
     if not rows:
         return
@@ -95,3 +99,20 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
         if hidden > 0 or v.stack.truncated:
             console.print(Text(f"    ... {hidden} more frame{'s' if hidden != 1 else ''}"
                                + (" (truncated at --max-frames)" if v.stack.truncated else ""), style="dim"))
+        _render_retention(console, v, retention)
+
+
+def _render_retention(console: Console, v: SiteVerdict, retention: Any) -> None:
+    """Under a leak site: what holds its objects, root first, with the bytes
+    each holder retains (analysis/retention.py)."""
+    r = next((r for r in retention.sites if r.site is v.site), None) if retention else None
+    if r is None:
+        return
+    if not r.steps:
+        if r.note:
+            console.print(Text(f"  held by: unknown ({r.note})", style="dim"))
+        return
+    what = f"{r.objects} {r.type} object{'s' if r.objects != 1 else ''}" if r.type else "objects"
+    console.print(Text(f"  {what} held by:", style="bold"))
+    for i, line in enumerate(r.lines()):
+        console.print(Text(f"    {'' if i == 0 else '→ '}{line}", style="bold" if i == 0 else ""))
