@@ -116,7 +116,9 @@ if ! (cd "$WORK" && MEMHOUND_SANITIZE=1 "$PY" setup.py -q build_ext --inplace --
     exit 2
 fi
 SO="$(cd "$WORK" && "$PY" -c 'import importlib.machinery as m; print("src/memhound/_core" + m.EXTENSION_SUFFIXES[0])')"
-if ! nm -D --undefined-only "$WORK/$SO" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
+# (nm's whole output first: `grep -q` closing the pipe early would fail under pipefail.)
+undefined="$(nm -D --undefined-only "$WORK/$SO" 2>/dev/null || true)"
+if ! grep -q '__asan_\|__ubsan_' <<<"$undefined"; then
     echo "sanitize.sh: $SO is not instrumented" >&2
     exit 2
 fi
