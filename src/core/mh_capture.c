@@ -69,6 +69,8 @@ static const char SCHEMA_SQL[] =
     "CREATE TABLE IF NOT EXISTS timeline(pid INTEGER NOT NULL, t REAL NOT NULL,"
     " rss INTEGER NOT NULL, heap INTEGER, tracked REAL NOT NULL, PRIMARY KEY(pid, t))"
     " WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS note(pid INTEGER NOT NULL, key TEXT NOT NULL,"
+    " value TEXT NOT NULL, PRIMARY KEY(pid, key)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS live_by_line AS"
     " SELECT c.pid AS pid, f.file AS file, f.line AS line, f.function AS function,"
     " SUM(c.live_bytes) AS live_bytes, SUM(c.live_count) AS live_count"
@@ -206,7 +208,7 @@ mh_capture_t *mh_capture_open(const char *path, long pid, long ppid, const char 
         "DELETE FROM process WHERE pid = ?1", "DELETE FROM stack WHERE pid = ?1",
         "DELETE FROM stack_frame WHERE pid = ?1", "DELETE FROM epoch WHERE pid = ?1",
         "DELETE FROM site WHERE pid = ?1", "DELETE FROM cohort WHERE pid = ?1",
-        "DELETE FROM timeline WHERE pid = ?1"};
+        "DELETE FROM timeline WHERE pid = ?1", "DELETE FROM note WHERE pid = ?1"};
     for (size_t i = 0; i < sizeof clear / sizeof clear[0]; i++) {
         if (prepare(c, db, clear[i], &st) != 0) {
             goto fail;

@@ -94,6 +94,9 @@ class Run:
     python: str
     version: str
 
+    #: Results the run added at its end (key -> JSON value): "retention", "census".
+    notes: Dict[str, Any] = field(default_factory=dict)
+
     @property
     def complete(self) -> bool:
         p = self.process
@@ -353,9 +356,35 @@ class Capture:
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
             raise CaptureError("garbled value in the capture (argv)")
         duration = res.get("duration", proc.ended if proc.ended is not None else proc.updated)
+        notes: Dict[str, Any] = {}
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'note'").fetchone():
+            for key, value in db.execute("SELECT key, value FROM note WHERE pid = ?", (pid,)):
+                try:
+                    notes[str(key)] = json.loads(value)
+                except (TypeError, ValueError):
+                    raise CaptureError(f"garbled value in the capture (note {key!r})") from None
         return Run(path=self.path, process=proc, result=result, argv=argv,
                    duration=_finite(duration, "duration"), python=str(meta.get("python", "")),
-                   version=str(meta.get("memhound", "")))
+                   version=str(meta.get("memhound", "")), notes=notes)
+
+
+def write_notes(path: str, pid: int, notes: Dict[str, Any]) -> Optional[str]:
+    """Add results computed at the end of a run (the retention analysis, the
+    census) to its capture, as JSON under their keys. Returns an error message,
+    or None. The background thread has stopped by then: nothing else writes."""
+    try:
+        db = sqlite3.connect(path, timeout=10.0)
+        try:
+            with db:
+                for key, value in notes.items():
+                    if value is not None:
+                        db.execute("INSERT OR REPLACE INTO note VALUES (?, ?, ?)",
+                                   (pid, key, json.dumps(value)))
+        finally:
+            db.close()
+    except (sqlite3.Error, TypeError, ValueError) as e:
+        return str(e)
+    return None
 
 
 def load(path: str, pid: Optional[int] = None) -> Run:

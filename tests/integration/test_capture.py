@@ -165,6 +165,13 @@ def test_capture_rebuilds_the_runs_own_report(tmp_path):
     assert lb["live_bytes"] == pytest.approx(la["live_bytes"], rel=0.02)
     assert lb["bytes_per_epoch"] == pytest.approx(la["bytes_per_epoch"], rel=0.05)
     assert b["memory"]["peak_rss"] == a["memory"]["peak_rss"]
+    # The retention analysis and the census, done at the end of the run while
+    # the objects were alive, are kept in the capture and come back with it.
+    assert la["retained_by"] and lb["retained_by"] == la["retained_by"], (la, lb)
+    assert "_records" in la["retained_by"][0]
+    assert lb["type"] == la["type"] == "bytes"
+    assert lb["retention"] == la["retention"]
+    assert b["census"] == a["census"]
 
 
 def test_default_capture_name_is_printed_and_written_here(tmp_path):

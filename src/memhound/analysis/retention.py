@@ -119,6 +119,38 @@ class RetentionResult:
         return {"objects": self.nodes, "references": self.edges,
                 "seconds": round(self.seconds, 3), "skipped": self.skipped}
 
+    def dump(self) -> Dict[str, Any]:
+        """Everything, as plain JSON values (what the capture keeps)."""
+        return {"result": self.to_json(),
+                "sites": [{"site": list(r.site), "type": r.type, "root_kind": r.root_kind,
+                           "steps": [[s.how, s.type, s.retained_bytes] for s in r.steps],
+                           "samples": r.samples, "matched": r.matched, "objects": r.objects,
+                           "object_bytes": r.object_bytes, "types": r.types, "note": r.note}
+                          for r in self.sites]}
+
+    @classmethod
+    def load(cls, doc: Dict[str, Any], sites: Dict[Any, Any]) -> "RetentionResult":
+        """The inverse of :meth:`dump`; ``sites`` maps (file, line, function) to
+        the verdict's site frames, which the reports match by identity. Raises
+        ValueError, TypeError or KeyError on a malformed document."""
+        res = doc["result"]
+        out = cls([], int(res["objects"]), int(res["references"]), float(res["seconds"]),
+                  None if res["skipped"] is None else str(res["skipped"]))
+        for d in doc["sites"]:
+            key = (str(d["site"][0]), int(d["site"][1]), str(d["site"][2]))
+            site = sites.get(key)
+            if site is None:
+                continue
+            out.sites.append(SiteRetention(
+                site=site, type=None if d["type"] is None else str(d["type"]),
+                steps=[Step(str(h), str(t), int(b)) for h, t, b in d["steps"]],
+                root_kind=None if d["root_kind"] is None else str(d["root_kind"]),
+                samples=int(d["samples"]), matched=int(d["matched"]), objects=int(d["objects"]),
+                object_bytes=int(d["object_bytes"]),
+                types={str(k): int(v) for k, v in dict(d["types"]).items()},
+                note=None if d["note"] is None else str(d["note"])))
+        return out
+
 
 # -- safe reading of objects ---------------------------------------------------
 

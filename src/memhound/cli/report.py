@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .. import __version__
 from .run import _OUTPUTS, EXIT_LEAK, _check_writable, _fail, _positive_int, write_outputs
@@ -61,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
     note = loaded.partial_note()
     if note:
         verdict.summary = f"({note}) {verdict.summary}"
+    retention, census = _notes(loaded.notes, verdict)
     report = None
     if args.json or args.html:
         report = json_report.build(result, verdict, argv=loaded.argv, duration=loaded.duration,
                                    exit_status=proc.state, exit_code=proc.exit_code,
                                    version=loaded.version or __version__, pid=proc.pid,
                                    python=loaded.python or None)
+        json_report.add_retention(report, verdict, retention, census)
     rc, written = write_outputs(args, report, result.snapshot, 0)
     if not args.quiet:
         if len(procs) > 1:
@@ -75,9 +77,32 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"memhound: the capture holds {len(procs)} processes: {others};"
                              f" this is {proc.pid} (choose with --pid)\n")
         program = loaded.argv[0] if loaded.argv else None
-        terminal.render(result, verdict, sys.stdout, top=args.top, program=program)
+        terminal.render(result, verdict, sys.stdout, top=args.top, program=program,
+                        retention=retention, census=census)
         for what, out in written:
             sys.stderr.write(f"memhound: {what} written to {out}\n")
     if rc == 0 and args.fail_on_leak and verdict.leaking:
         rc = EXIT_LEAK
     return rc
+
+
+def _notes(notes: Dict[str, Any], verdict: Any) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    """The retention analysis and census the run stored at its end (a run that
+    was killed has none: they need the program's live objects)."""
+    from ..analysis.retention import RetentionResult
+
+    retention = census = None
+    doc = notes.get("retention")
+    if isinstance(doc, dict):
+        try:
+            retention = RetentionResult.load(doc, {tuple(v.site): v.site for v in verdict.leaks})
+        except (KeyError, TypeError, ValueError, IndexError):
+            retention = None
+    c = notes.get("census")
+    if isinstance(c, dict):
+        try:
+            census = {"start": int(c["start"]), "end": int(c["end"]),
+                      "growth": [(str(t), int(n), int(d)) for t, n, d in c["growth"]]}
+        except (KeyError, TypeError, ValueError):
+            census = None
+    return retention, census

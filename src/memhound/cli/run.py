@@ -292,6 +292,14 @@ def run(args: argparse.Namespace) -> int:
         retention, census = _who_holds_it(result, verdict, program_globals, census_start,
                                           top=args.top)
     program_globals = None  # the program's objects may go now
+    if result.capture and (retention is not None or census is not None):
+        from ..capture import write_notes
+
+        problem = write_notes(result.capture, os.getpid(),
+                              {"retention": retention.dump() if retention is not None else None,
+                               "census": census})
+        if problem:
+            result.capture_error = result.capture_error or f"cannot add the retention analysis: {problem}"
     rc = code
     report = None
     if args.json or args.html:
