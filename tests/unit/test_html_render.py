@@ -124,6 +124,18 @@ def test_retention_chains_are_shown_under_their_site():
     assert "This report has none" not in page
 
 
+def test_each_holder_of_a_chain_shows_what_it_retains():
+    chain = ["module job, global cache (dict)", "value for key 17 (list)"]
+    l1 = leak(1, stack=STACK, retained_by=chain)
+    l1["retention"] = {"steps": [{"how": "module job, global cache", "type": "dict", "retained_bytes": 5_000_000},
+                                 {"how": "value for key 17", "type": "list", "retained_bytes": 2_100}]}
+    page = html.render(report([l1]))
+    assert "retains 5.0 MB" in page and "retains 2.1 KB" in page
+    # Sizes that do not line up with the chain are left out rather than misplaced.
+    l1["retention"]["steps"].pop()
+    assert "retains 5.0 MB" not in html.render(report([l1]))
+
+
 def test_without_retention_chains_there_is_a_calm_placeholder():
     page = html.render(report([leak(1, stack=STACK)]))
     assert "Kept alive by" not in page

@@ -141,6 +141,19 @@ def _frames(stack: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             for f in stack]
 
 
+def _retains(leak: Dict[str, Any]) -> List[str]:
+    """What each holder of the chain retains (from ``leaks[].retention``), one per
+    ``retained_by`` entry, or [] when the report has no sizes."""
+    steps = (leak.get("retention") or {}).get("steps") or []
+    chain = leak.get("retained_by") or []
+    if len(steps) != len(chain):
+        return []
+    try:
+        return [fmt_bytes(float(s.get("retained_bytes") or 0)) for s in steps]
+    except (AttributeError, TypeError, ValueError):
+        return []
+
+
 def _site_view(leak: Dict[str, Any], unit: str) -> Dict[str, Any]:
     site = leak.get("site") or {}
     frames = _frames(leak.get("stack") or [])
@@ -164,6 +177,7 @@ def _site_view(leak: Dict[str, Any], unit: str) -> Dict[str, Any]:
         "hidden": frames[STACK_LINES:],
         "truncated": bool(leak.get("stack_truncated")),
         "retained_by": [str(r) for r in leak.get("retained_by") or []],
+        "retains": _retains(leak),
         "has_series": bool(leak.get("series")),
         "unit": unit,
     }
