@@ -3,10 +3,12 @@
     python benchmarks/run_cli.py overhead [--repeat 3]   # run vs plain python, per workload
     python benchmarks/run_cli.py capture-size [--seconds 60] [--memray]
 
-``overhead`` runs each workload under plain python, ``memhound run --no-capture``
-and ``memhound run`` (with its capture), round-robin, and prints the median wall
-time, CPU time (user + system, from wait4) and peak RSS as ratios to plain python
-measured in the same run.
+``overhead`` runs each workload under plain python and ``memhound run`` three
+ways, round-robin: tracking only (``--no-capture --no-retention``: the hooks, the
+background thread's timeline and epochs, the verdict and report at the end), with
+the capture (``--no-retention``), and as by default (capture, and the retention
+analysis at the end of the run). It prints the median wall time, CPU time (user +
+system, from wait4) and peak RSS as ratios to plain python in the same run.
 
 ``capture-size`` runs the leaking-loop workload under ``memhound run`` (default
 mode) for ``--seconds`` and prints the capture's size (file plus write-ahead log)
@@ -52,10 +54,12 @@ def _measure(argv: list, env: dict, cwd: str) -> tuple:
 def overhead(args: argparse.Namespace) -> None:
     py = args.python
     env = _env(args.memhound_src)
+    run = [py, "-m", "memhound", "run", "-q"]
     modes = {
         "plain": lambda s, a, d: [py, s, *a],
-        "run --no-capture": lambda s, a, d: [py, "-m", "memhound", "run", "-q", "--no-capture", s, *a],
-        "run": lambda s, a, d: [py, "-m", "memhound", "run", "-q", "-f", "-o", os.path.join(d, "c.db"), s, *a],
+        "tracking only": lambda s, a, d: [*run, "--no-capture", "--no-retention", s, *a],
+        "+ capture": lambda s, a, d: [*run, "--no-retention", "-f", "-o", os.path.join(d, "c.db"), s, *a],
+        "+ retention (run)": lambda s, a, d: [*run, "-f", "-o", os.path.join(d, "c.db"), s, *a],
     }
     print(f"python {subprocess.check_output([py, '-c', 'import sys; print(sys.version.split()[0])']).decode().strip()},"
           f" {os.cpu_count()} CPUs, {args.repeat} repetitions, medians; ratios to plain python")

@@ -24,6 +24,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,35 @@ def score(report: Optional[dict], truth: dict, scenario: str) -> Tuple[str, str]
         return "top3", f"rank {[g in want for g in got].index(True) + 1}"
     top = f"{os.path.basename(got[0][0])}:{got[0][1]}" if got else "no leak reported"
     return "miss", top
+
+
+def holder_names(holder: str) -> List[str]:
+    """The names a retention chain must mention to name the truth's holder: the
+    global's, attribute's or parameter's name (truth.json "holder" is prose)."""
+    pats = [r"global (\w+)", r"attribute (\w+)\.(\w+)", r"'(\w+)' parameter",
+            r"\(module global (\w+)\)", r"cache of (\w+)\.(\w+)"]
+    names: List[str] = []
+    for pat in pats:
+        for m in re.finditer(pat, holder):
+            names.extend(g for g in m.groups() if g)
+    return names
+
+
+def score_holder(report: Optional[dict], truth: dict) -> str:
+    """Does the rank-1 leak's retention chain name the truth's holder? "hit",
+    "miss", or "-" where there is no Python-level holder to name."""
+    holder = truth.get("holder") or ""
+    if not truth["leaks"] or truth.get("native") or report is None:
+        return "-"
+    if not report["leaks"]:
+        return "miss"
+    chain = " ".join(report["leaks"][0].get("retained_by") or [])
+    if holder.startswith("nothing reachable"):
+        return "hit" if "unreachable" in chain else "miss"
+    names = holder_names(holder)
+    if not names:
+        return "-"
+    return "hit" if any(re.search(rf"\b{re.escape(n)}\b", chain) for n in names) else "miss"
 
 
 TRACEMALLOC_RUN = r'''
@@ -207,6 +237,8 @@ def main() -> int:
         row: Dict[str, object] = {"scenario": name, "leaks": truth["leaks"], "native": bool(truth.get("native"))}
         report, dt, err = run_memhound(args.python, scenario, [], args.timeout)
         row["plain"], row["plain_detail"] = score(report, truth, scenario)
+        row["holder"] = score_holder(report, truth)
+        row["retained_by"] = (report["leaks"][0].get("retained_by") if report and report["leaks"] else None)
         row["plain_s"] = dt
         if err:
             row["plain_detail"] = err
@@ -219,7 +251,7 @@ def main() -> int:
             row["tracemalloc"], row["tracemalloc_s"] = run_tracemalloc_diff(args.python, scenario, truth, args.timeout)
             row["memray"] = run_memray(args.python, scenario, truth, args.timeout)
         rows.append(row)
-        print(f"{name:28} plain={row['plain']:<11} {row.get('plain_detail', '')!s:38} "
+        print(f"{name:28} plain={row['plain']:<11} holder={row['holder']:<4} {row.get('plain_detail', '')!s:38} "
               f"epoch-on({row.get('func', '-')})={row.get('epoch_on', '-')!s:<11}"
               + (f" tracemalloc={row['tracemalloc']} memray={row['memray']}" if args.compare else ""),
               flush=True)
@@ -234,6 +266,11 @@ def main() -> int:
         nat = sum(1 for r in native if r[col] == "native")
         print(f"{col:12} first {first}/{len(leaking)}  top3 {top3}/{len(leaking)}  "
               f"false alarms {fa}/{len(clean)}  native {nat}/{len(native)}")
+    scored = [r for r in rows if r["holder"] != "-"]
+    print(f"{'holder':12} retained_by names the holder {sum(r['holder'] == 'hit' for r in scored)}/{len(scored)}")
+    for r in rows:
+        if r["holder"] != "-":
+            print(f"  {r['scenario']:28} {r['holder']:<4} {' → '.join(r['retained_by'] or [])}")
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
     return 0

@@ -156,16 +156,7 @@ static void sample(uint64_t now, uint64_t *heap_due, int64_t *heap, int force)
 static size_t copy_rows(mh_site_t **dst, const mh_sites_t *t)
 {
     *dst = malloc((t->count ? t->count : 1) * sizeof **dst);
-    size_t n = 0;
-    if (*dst == NULL) {
-        return 0;
-    }
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].key != 0) {
-            (*dst)[n++] = t->slots[i];
-        }
-    }
-    return n;
+    return *dst ? mh_sites_copy_locked(t, *dst) : 0;
 }
 
 static void flush_free(mh_flush_t *f)

@@ -66,3 +66,14 @@ void mh_sites_clear_locked(mh_sites_t *t)
     t->slots = NULL;
     t->cap = t->count = 0;
 }
+
+size_t mh_sites_copy_locked(const mh_sites_t *t, mh_site_t *dst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].key != 0) {
+            dst[n++] = t->slots[i];
+        }
+    }
+    return n;
+}

@@ -37,4 +37,7 @@ static inline uint32_t mh_site_epoch(const mh_site_t *s) { return (uint32_t)(s->
 
 void mh_sites_clear_locked(mh_sites_t *t);
 
+/* Copy the table's rows (t->count of them) into dst; returns how many. */
+size_t mh_sites_copy_locked(const mh_sites_t *t, mh_site_t *dst);
+
 #endif

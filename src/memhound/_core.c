@@ -385,16 +385,7 @@ static void copy_free(copy_t *c)
 static size_t copy_table(mh_site_t **dst, const mh_sites_t *t)
 {
     *dst = PyMem_RawMalloc((t->count ? t->count : 1) * sizeof **dst);
-    size_t n = 0;
-    if (*dst == NULL) {
-        return 0;
-    }
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].key != 0) {
-            (*dst)[n++] = t->slots[i];
-        }
-    }
-    return n;
+    return *dst ? mh_sites_copy_locked(t, *dst) : 0;
 }
 
 /* Lock held, thread busy: plain PyMem_Raw calls pass through the hooks. */

@@ -214,7 +214,8 @@ class Capture:
                                f" this memhound reads schema {SCHEMA} and older): upgrade memhound")
         missing = {"process", "frame", "stack", "stack_frame", "epoch", "site", "cohort", "timeline"} - tables
         if missing:
-            raise CaptureError(f"{self.path} is not a complete memhound capture (no {', '.join(sorted(missing))} table)")
+            raise CaptureError(f"{self.path} is not a complete memhound capture"
+                               f" (no {', '.join(sorted(missing))} table)")
 
     # -- processes -------------------------------------------------------------
     def processes(self) -> List[Process]:

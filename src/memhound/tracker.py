@@ -10,7 +10,7 @@ from . import _core
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Optional
+    from typing import Optional
 
 __all__ = [
     "DEFAULT_SAMPLE_BYTES",

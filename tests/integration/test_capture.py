@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 import pytest
 
-from test_run_cli import EXIT_ERROR, PROGRAMS, _env, assert_one_line_error, memhound_run
+from test_run_cli import PROGRAMS, _env, assert_one_line_error, memhound_run
 
 PROGRAM = PROGRAMS / "capture_leak.py"
 
@@ -60,6 +59,18 @@ def start_forever(capture: Path, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def killed_run(capture: Path, cwd: Path, flushed: int) -> None:
+    """Run the leaking program forever with a capture, and SIGKILL it once the
+    capture holds ``flushed`` flushes."""
+    proc = start_forever(capture, cwd)
+    try:
+        wait_for(lambda: flushes(capture) >= flushed)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
 def wait_for(cond, timeout: float = 60.0) -> None:
     t0 = time.monotonic()
     while not cond():
@@ -81,13 +92,7 @@ def assert_leak_at_build(report: Dict[str, Any]) -> None:
 
 def test_report_after_kill_9_shows_the_leak_up_to_the_last_flush(tmp_path):
     cap = tmp_path / "run.db"
-    proc = start_forever(cap, tmp_path)
-    try:
-        wait_for(lambda: flushes(cap) >= 4)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    killed_run(cap, tmp_path, 4)
     report = report_json(cap, tmp_path)
     assert_leak_at_build(report)
     assert report["program"]["status"] == "killed"
@@ -223,7 +228,7 @@ def test_fork_writes_the_childs_rows_under_its_own_pid(tmp_path):
     child_report = report_json(tmp_path / "fork.db", tmp_path, "--pid", str(child))
     assert parent_report["pid"] == parent and child_report["pid"] == child
     assert_leak_at_build(parent_report)
-    child_sites = [(l["site"]["function"], l["site"]["line"]) for l in child_report["leaks"]]
+    child_sites = [(lk["site"]["function"], lk["site"]["line"]) for lk in child_report["leaks"]]
     assert ("child_work", _line("CHILD LEAK")) in child_sites, child_report["verdict"]
 
 
@@ -292,12 +297,7 @@ def test_report_of_a_killed_run_renders_the_html_page(tmp_path):
     from test_html_report import assert_page_works
 
     cap = tmp_path / "killed.db"
-    proc = start_forever(cap, tmp_path)
-    try:
-        wait_for(lambda: flushes(cap) >= 3)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    killed_run(cap, tmp_path, 3)
     page = tmp_path / "killed.html"
     out = memhound("report", "-q", "--html", str(page), str(cap), cwd=tmp_path)
     assert out.returncode == 0, out.stderr.decode()

@@ -70,7 +70,7 @@ def test_fork_during_flushes_keeps_every_capture_consistent(tmp_path):
     assert_exit(proc, 0)
     lines = ok_lines(proc)
     assert lines.count("OK parent") == 1, proc.stdout
-    assert sorted(l for l in lines if l.startswith("OK child")) == sorted(
+    assert sorted(line for line in lines if line.startswith("OK child")) == sorted(
         f"OK child {k}" for k in range(0, n, 2)), proc.stdout
     db = sqlite3.connect(str(cap))
     try:

@@ -4,12 +4,11 @@ it finished: the report then covers the run up to the last flush and says so."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, Dict, Optional, Tuple
 
 from .. import __version__
-from .run import _OUTPUTS, EXIT_LEAK, _check_writable, _fail, _positive_int, write_outputs
+from .run import EXIT_LEAK, _fail, _positive_int, check_outputs, write_outputs
 
 HELP = "rebuild the reports of a run from its capture file"
 
@@ -35,14 +34,9 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..capture import Capture, CaptureError
 
-    for option, what in _OUTPUTS:
-        out = getattr(args, option, None)
-        if out:
-            out = os.path.abspath(out)
-            setattr(args, option, out)
-            problem = _check_writable(out, what)
-            if problem:
-                return _fail(problem)
+    problem = check_outputs(args)
+    if problem:
+        return _fail(problem)
     try:
         with Capture(args.capture) as cap:
             procs = cap.processes()

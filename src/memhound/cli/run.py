@@ -112,6 +112,21 @@ def _check_writable(path: str, what: str = "the JSON report") -> Optional[str]:
     return None
 
 
+def check_outputs(args: argparse.Namespace) -> Optional[str]:
+    """Make the report paths (--json, --html, --pprof, --speedscope) absolute, so
+    that they are relative to where memhound started whatever the program does
+    with its cwd, and check each can be written; the first problem, or None."""
+    for option, what in _OUTPUTS:
+        out = getattr(args, option, None)
+        if out:
+            out = os.path.abspath(out)
+            setattr(args, option, out)
+            problem = _check_writable(out, what)
+            if problem:
+                return problem
+    return None
+
+
 def _capture_path(args: argparse.Namespace, target: List[str]) -> Optional[str]:
     """Where the capture goes: -o, or memhound-<script>.<pid>.db here."""
     if args.no_capture:
@@ -177,15 +192,9 @@ def run(args: argparse.Namespace) -> int:
         target = target[1:]
     if args.module is None and not target:
         return _fail("missing the script to run (memhound run script.py [args])")
-    for option, what in _OUTPUTS:
-        out = getattr(args, option)
-        if out:
-            # Relative to where memhound started, whatever the program does with its cwd.
-            out = os.path.abspath(out)
-            setattr(args, option, out)
-            problem = _check_writable(out, what)
-            if problem:
-                return _fail(problem)
+    problem = check_outputs(args)
+    if problem:
+        return _fail(problem)
     if args.epoch_on:
         try:
             parse_function_spec(args.epoch_on)
@@ -292,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         retention, census = _who_holds_it(result, verdict, program_globals, census_start,
                                           top=args.top)
     program_globals = None  # the program's objects may go now
+    del program_exc
     if result.capture and (retention is not None or census is not None):
         from ..capture import write_notes
 
