@@ -202,16 +202,18 @@ typedef struct {
     size_t live;
     double fp_rate;      /* Share of non-member pointers the filter calls "maybe". */
     double filter_fill;  /* Share of filter counters that are non-zero. */
+    size_t counters;     /* Filter size it had (the filter grows with the table). */
     double loop, maybe_miss, maybe_hit, check_miss, lock_only, insert, remove;
 } result_t;
 
 static double filter_fill(void)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < (1u << MH_LIVE_FILTER_BITS); i++) {
-        n += atomic_load_explicit(&mh_live_filter[i], memory_order_relaxed) != 0;
+    const mh_live_filter_t *f = atomic_load_explicit(&mh_live_filter, memory_order_acquire);
+    size_t n = 0, total = (size_t)1 << f->bits;
+    for (size_t i = 0; i < total; i++) {
+        n += atomic_load_explicit(&f->counters[i], memory_order_relaxed) != 0;
     }
-    return (double)n / (double)(1u << MH_LIVE_FILTER_BITS);
+    return (double)n / (double)total;
 }
 
 static void run_size(size_t live, int runs, size_t calls, result_t *res)
@@ -286,6 +288,7 @@ static void run_size(size_t live, int runs, size_t calls, result_t *res)
     res->live = live;
     res->fp_rate = (double)positives / (double)calls;
     res->filter_fill = filter_fill();
+    res->counters = (size_t)1 << atomic_load_explicit(&mh_live_filter, memory_order_acquire)->bits;
     res->loop = median(v_loop, runs);
     res->maybe_miss = median(v_mm, runs);
     res->maybe_hit = live ? median(v_mh, runs) : -1.0;
@@ -350,15 +353,14 @@ int main(int argc, char **argv)
         run_size(sizes[i], runs, calls, &res[i]);
     }
     if (json) {
-        printf("{\"runs\": %d, \"calls\": %zu, \"filter_counters\": %u, \"results\": [", runs,
-               calls, 1u << MH_LIVE_FILTER_BITS);
+        printf("{\"runs\": %d, \"calls\": %zu, \"results\": [", runs, calls);
         for (int i = 0; i < nsizes; i++) {
             result_t *r = &res[i];
-            printf("%s{\"live\": %zu, \"fp_rate\": %.6f, \"filter_fill\": %.6f, "
+            printf("%s{\"live\": %zu, \"filter_counters\": %zu, \"fp_rate\": %.6f, \"filter_fill\": %.6f, "
                    "\"loop_ns\": %.3f, \"maybe_miss_ns\": %.3f, \"maybe_hit_ns\": %.3f, "
                    "\"check_miss_ns\": %.3f, \"lock_unlock_ns\": %.3f, \"insert_ns\": %.3f, "
                    "\"remove_ns\": %.3f}",
-                   i ? ", " : "", r->live, r->fp_rate, r->filter_fill, r->loop, r->maybe_miss,
+                   i ? ", " : "", r->live, r->counters, r->fp_rate, r->filter_fill, r->loop, r->maybe_miss,
                    r->maybe_hit < 0 ? 0.0 : r->maybe_hit, r->check_miss, r->lock_only,
                    r->insert, r->remove);
         }
@@ -366,12 +368,12 @@ int main(int argc, char **argv)
         return 0;
     }
     printf("free_check: median of %d runs, %zu calls each; ns per call\n\n", runs, calls);
-    printf("| live entries | filter false-positive rate | loop only | maybe, miss | maybe, hit "
-           "| free check, miss | lock+unlock | insert (locked) | remove (locked) |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| live entries | filter counters | filter false-positive rate | loop only | maybe, miss "
+           "| maybe, hit | free check, miss | lock+unlock | insert (locked) | remove (locked) |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nsizes; i++) {
         result_t *r = &res[i];
-        printf("| %zu | %.1f%% |", r->live, 100.0 * r->fp_rate);
+        printf("| %zu | %zu | %.1f%% |", r->live, r->counters, 100.0 * r->fp_rate);
         cell(r->loop);
         cell(r->maybe_miss);
         cell(r->maybe_hit);

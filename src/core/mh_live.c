@@ -6,7 +6,9 @@
 
 #include "mh_arena.h"
 
-_Atomic uint8_t mh_live_filter[1u << MH_LIVE_FILTER_BITS];
+static _Atomic uint8_t first_counters[1u << MH_LIVE_FILTER_MIN_BITS];
+static const mh_live_filter_t first_filter = {MH_LIVE_FILTER_MIN_BITS, first_counters};
+_Atomic(const mh_live_filter_t *) mh_live_filter = &first_filter;
 
 /* Fibonacci hashing: the high bits of the product are the well-mixed ones (the
  * low bits of a product depend only on the low bits of the pointer, which
@@ -17,22 +19,61 @@ static inline size_t slot_of(uintptr_t ptr, size_t mask)
     return (size_t)(h >> (64 - __builtin_popcountll(mask))) & mask;
 }
 
-static void filter_add(uintptr_t ptr)
+/* The current filter, as its writer (tables_lock held) sees it. */
+static const mh_live_filter_t *cur(void)
 {
-    _Atomic uint8_t *c = &mh_live_filter[mh_live_filter_index(ptr)];
+    return atomic_load_explicit(&mh_live_filter, memory_order_relaxed);
+}
+
+static void counter_add(const mh_live_filter_t *f, uintptr_t ptr)
+{
+    _Atomic uint8_t *c = &f->counters[mh_live_filter_index(ptr, f->bits)];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     if (v != 255) {
         atomic_store_explicit(c, (uint8_t)(v + 1), memory_order_relaxed);
     }
 }
 
+static void filter_add(uintptr_t ptr)
+{
+    counter_add(cur(), ptr);
+}
+
 static void filter_del(uintptr_t ptr)
 {
-    _Atomic uint8_t *c = &mh_live_filter[mh_live_filter_index(ptr)];
+    const mh_live_filter_t *f = cur();
+    _Atomic uint8_t *c = &f->counters[mh_live_filter_index(ptr, f->bits)];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     if (v != 255 && v != 0) {
         atomic_store_explicit(c, (uint8_t)(v - 1), memory_order_relaxed);
     }
+}
+
+/* Replace the filter with one four times larger, built from the table. On
+ * failure the current filter stays (more false positives, nothing wrong). */
+static void filter_grow(const mh_live_t *t)
+{
+    const mh_live_filter_t *old = cur();
+    uint32_t bits = old->bits + 2;
+    if (bits > MH_LIVE_FILTER_MAX_BITS) {
+        return;
+    }
+    /* One mapping: the header, then the counters on their own cache lines. */
+    size_t n = (size_t)1 << bits;
+    char *mem = mh_arena_map(64 + n);
+    if (mem == NULL) {
+        return;
+    }
+    mh_live_filter_t *f = (mh_live_filter_t *)mem;
+    f->bits = bits;
+    f->counters = (_Atomic uint8_t *)(mem + 64);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].ptr != 0) {
+            counter_add(f, t->slots[i].ptr);
+        }
+    }
+    atomic_store_explicit(&mh_live_filter, f, memory_order_release);
+    /* `old` is left as it is, for readers that may still hold it. */
 }
 
 static int grow(mh_live_t *t)
@@ -78,6 +119,9 @@ int mh_live_insert_locked(mh_live_t *t, const mh_live_entry_t *e, mh_live_entry_
     t->slots[j] = *e;
     t->count++;
     filter_add(e->ptr);
+    if (t->count << 3 > ((size_t)1 << cur()->bits)) {
+        filter_grow(t);
+    }
     return 0;
 }
 
@@ -122,7 +166,10 @@ void mh_live_clear_locked(mh_live_t *t)
     mh_arena_unmap(t->slots, t->cap * sizeof *t->slots);
     t->slots = NULL;
     t->cap = t->count = 0;
-    for (size_t i = 0; i < (1u << MH_LIVE_FILTER_BITS); i++) {
-        atomic_store_explicit(&mh_live_filter[i], 0, memory_order_relaxed);
+    /* The table is empty: zeroing the counters in place can hide nothing. The
+     * filter keeps its size for the next run. */
+    const mh_live_filter_t *f = cur();
+    for (size_t i = 0; i < ((size_t)1 << f->bits); i++) {
+        atomic_store_explicit(&f->counters[i], 0, memory_order_relaxed);
     }
 }

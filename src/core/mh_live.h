@@ -8,7 +8,16 @@
  * changed only under tables_lock, and a pointer's own contribution stays in its
  * counter until that pointer is removed, so a reader never sees zero for a live
  * sampled pointer. Counters saturate at 255 and then stay (false positives only).
- * No Python.h. */
+ *
+ * The filter grows with the table (4x each time the table holds more than one
+ * entry per 8 counters), so the share of frees that fall through to the lock
+ * stays near 12 % however many samples are live. A grown filter is built from
+ * the table under tables_lock and then published with one release store of a
+ * pointer to (bits, counters), so a reader always uses a matching pair. An
+ * old filter is never freed, reused or changed again: a reader that loaded it
+ * just before the switch sees the counters of every pointer that was in the
+ * table then (false positives only). The old filters together are smaller than
+ * the current one. No Python.h. */
 #ifndef MH_LIVE_H
 #define MH_LIVE_H
 
@@ -31,19 +40,28 @@ typedef struct {
     size_t count;           /* Protected by tables_lock. */
 } mh_live_t;
 
-#define MH_LIVE_FILTER_BITS 16
-extern _Atomic uint8_t mh_live_filter[1u << MH_LIVE_FILTER_BITS];
+/* Counters of the first filter (2^16, static) and of the largest (2^26). */
+#define MH_LIVE_FILTER_MIN_BITS 16
+#define MH_LIVE_FILTER_MAX_BITS 26
 
-static inline size_t mh_live_filter_index(uintptr_t ptr)
+typedef struct {
+    uint32_t bits;              /* log2 of the number of counters. Set before publication. */
+    _Atomic uint8_t *counters;  /* 1 << bits counters. Changed only under tables_lock. */
+} mh_live_filter_t;
+
+/* The current filter. Replaced (release) under tables_lock; read lock-free. */
+extern _Atomic(const mh_live_filter_t *) mh_live_filter;
+
+static inline size_t mh_live_filter_index(uintptr_t ptr, uint32_t bits)
 {
-    return (size_t)(((uint64_t)(ptr >> 4) * 0x9E3779B97F4A7C15ull) >>
-                    (64 - MH_LIVE_FILTER_BITS));
+    return (size_t)(((uint64_t)(ptr >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - bits));
 }
 
 /* 0 if `ptr` is certainly not in the table, non-zero if it may be. Lock-free. */
 static inline int mh_live_maybe(uintptr_t ptr)
 {
-    return atomic_load_explicit(&mh_live_filter[mh_live_filter_index(ptr)],
+    const mh_live_filter_t *f = atomic_load_explicit(&mh_live_filter, memory_order_acquire);
+    return atomic_load_explicit(&f->counters[mh_live_filter_index(ptr, f->bits)],
                                 memory_order_relaxed) != 0;
 }
 
