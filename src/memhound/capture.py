@@ -312,13 +312,13 @@ class Capture:
                 raise CaptureError("garbled value in the capture (stack frame)")
             stacks[sid][0].append(f)
         # Site and cohort rows.
-        sites = []
+        sites: List[Any] = []
         for row in db.execute("SELECT stack, epoch, alloc_bytes, alloc_count, freed_bytes, freed_count,"
                               " alloc_samples, freed_samples FROM site WHERE pid = ?", (pid,)):
             sites.append((_int(row[0], "site stack", 0, n_stacks), _int(row[1], "site epoch", 0, _MAX_EPOCHS),
                           *(_finite(v, "site") for v in row[2:6]),
                           _int(row[6], "site samples", 0, 0xFFFFFFFF), _int(row[7], "site samples", 0, 0xFFFFFFFF)))
-        cohorts = []
+        cohorts: List[Any] = []
         for row in db.execute("SELECT stack, epoch, live_bytes, live_count, live_bytes_var, live_count_var,"
                               " live_samples FROM cohort WHERE pid = ?", (pid,)):
             cohorts.append((_int(row[0], "cohort stack", 0, n_stacks), _int(row[1], "cohort epoch", 0, _MAX_EPOCHS),

@@ -128,7 +128,7 @@ class Session:
 
     def last_point(self) -> Optional[Tuple[float, int, float, Optional[int]]]:
         """The newest timeline point, or None."""
-        return _core.timeline_last()  # type: ignore[no-any-return]
+        return _core.timeline_last()
 
     def finish(self, status: str = "completed", exit_code: int = 0,
                duration: Optional[float] = None) -> SessionResult:
