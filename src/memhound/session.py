@@ -16,18 +16,6 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import _core, tracker
 from .snapshot import Snapshot
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def read_rss() -> int:
-    """Resident set size of this process in bytes (0 if unknown)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def parse_function_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
     """``name``, ``qualname`` or ``module:qualname`` -> (name, qualname, module)."""
     module: Optional[str] = None
