@@ -262,19 +262,6 @@ static PyObject *core_is_tracking(PyObject *self, PyObject *unused)
     return PyBool_FromLong(atomic_load(&mh_sample_gen) != 0);
 }
 
-static PyObject *core_next_epoch(PyObject *self, PyObject *unused)
-{
-    if (!require_tracking()) {
-        return NULL;
-    }
-    mh_engine_lock();
-    /* With max_epochs set (memhound run) the program's own epochs are units,
-     * grouped and merged like any other; otherwise stride 1: a new epoch. */
-    uint32_t e = mh_engine_end_unit_locked();
-    mh_engine_unlock();
-    return PyLong_FromUnsignedLong(e);
-}
-
 static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
 {
     if (!require_tracking()) {
@@ -287,6 +274,9 @@ static PyObject *core_merge_epochs(PyObject *self, PyObject *unused)
     return PyLong_FromUnsignedLong(e);
 }
 
+/* Also next_epoch(): with max_epochs set (memhound run) the program's own
+ * epochs are units, grouped and merged like any other; otherwise the stride is
+ * 1 and every unit is a new epoch. */
 static PyObject *core_end_unit(PyObject *self, PyObject *unused)
 {
     if (!require_tracking()) {
@@ -1193,7 +1183,7 @@ static PyMethodDef methods[] = {
     {"stop", core_stop, METH_NOARGS,
      "stop() -> bool: remove the hooks; False if another tool had wrapped them."},
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking() -> bool"},
-    {"next_epoch", core_next_epoch, METH_NOARGS, "next_epoch() -> int: close the epoch."},
+    {"next_epoch", core_end_unit, METH_NOARGS, "next_epoch() -> int: close the epoch."},
     {"end_unit", core_end_unit, METH_NOARGS,
      "end_unit() -> int: a unit of work ended; every `stride` units close an epoch."},
     {"set_max_epochs", core_set_max_epochs, METH_O,
