@@ -153,73 +153,19 @@ static void sample(uint64_t now, uint64_t *heap_due, int64_t *heap, int force)
     pthread_mutex_unlock(&bg.lock);
 }
 
-static size_t copy_rows(mh_site_t **dst, const mh_sites_t *t)
-{
-    *dst = malloc((t->count ? t->count : 1) * sizeof **dst);
-    return *dst ? mh_sites_copy_locked(t, *dst) : 0;
-}
-
 static void flush_free(mh_flush_t *f)
 {
-    free(f->sites);
-    free(f->cohorts);
-    free(f->info);
-    free(f->frames);
-    free(f->epochs);
+    mh_engine_copy_free(&f->state, free);
     free((void *)f->points);
 }
 
 /* Copy the engine's state under tables_lock. Returns 0 or MH_ENOMEM. */
 static int copy_state(mh_flush_t *f, uint32_t first_stack)
 {
-    mh_sites_t cohorts = {0};
-    int rc = MH_ENOMEM;
     mh_engine_lock();
-    f->n_sites = copy_rows(&f->sites, &mh_engine.sites);
-    if (f->sites == NULL || mh_engine_cohorts_locked(&cohorts) != 0) {
-        goto done;
-    }
-    f->n_cohorts = copy_rows(&f->cohorts, &cohorts);
-    if (f->cohorts == NULL) {
-        goto done;
-    }
-    uint32_t count = mh_engine.stacks.count;
-    f->first_stack = first_stack;
-    f->n_new = count >= first_stack ? count - first_stack + 1 : 0;
-    if (f->n_new > 0) {
-        const mh_stack_info_t *info = (const mh_stack_info_t *)mh_engine.stacks.info.base;
-        const mh_frame_t *pool = (const mh_frame_t *)mh_engine.stacks.frames.base;
-        size_t used = mh_engine.stacks.frames.used / sizeof(mh_frame_t);
-        size_t base = info[first_stack].off;
-        size_t nf = used > base ? used - base : 0;
-        f->info = malloc(f->n_new * sizeof *f->info);
-        f->frames = malloc((nf ? nf : 1) * sizeof *f->frames);
-        if (f->info == NULL || f->frames == NULL) {
-            goto done;
-        }
-        memcpy(f->info, &info[first_stack], f->n_new * sizeof *f->info);
-        for (uint32_t k = 0; k < f->n_new; k++) {
-            f->info[k].off -= (uint32_t)base;
-        }
-        memcpy(f->frames, pool + base, nf * sizeof *f->frames);
-    }
-    f->n_epochs = mh_engine.epochs.used / sizeof(uint64_t);
-    f->epochs = malloc((f->n_epochs ? f->n_epochs : 1) * sizeof *f->epochs);
-    if (f->epochs == NULL) {
-        goto done;
-    }
-    memcpy(f->epochs, mh_engine.epochs.base, f->n_epochs * sizeof *f->epochs);
-    f->totals = mh_engine.totals;
-    f->epoch = mh_engine.epoch;
-    f->merges = mh_engine.merges;
-    f->stacks = count;
-    f->stride = mh_engine.stride;
-    f->units = mh_engine.units;
-    f->now = (double)(mh_engine_clock_ns() - mh_engine.start_ns) / 1e9;
-    rc = 0;
-done:
-    mh_sites_clear_locked(&cohorts);
+    int rc = mh_engine_copy_locked(&f->state, first_stack, malloc);
     mh_engine_unlock();
+    f->now = (double)f->state.elapsed_ns / 1e9;
     return rc;
 }
 

@@ -449,8 +449,9 @@ static int prepare_all(mh_capture_t *c, sqlite3 *db, stmts_t *s)
                    &s->process);
 }
 
-int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
+int mh_capture_flush(mh_capture_t *c, mh_flush_t *fl)
 {
+    mh_engine_copy_t *f = &fl->state;
     sqlite3 *db = NULL;
     stmts_t s;
     memset(&s, 0, sizeof s);
@@ -481,7 +482,7 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
         }
     }
     /* New stacks, with their frames. */
-    for (uint32_t k = 0; k < f->n_new; k++) {
+    for (uint32_t k = 0; k < f->n_stacks; k++) {
         const mh_stack_info_t *in = &f->info[k];
         uint32_t id = f->first_stack + k;
         sqlite3_bind_int64(s.stack, 1, c->pid);
@@ -522,8 +523,8 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
         }
     }
     uint64_t last_seq = c->last_seq;
-    for (size_t k = 0; k < f->n_points; k++) {
-        const mh_point_t *p = &f->points[k];
+    for (size_t k = 0; k < fl->n_points; k++) {
+        const mh_point_t *p = &fl->points[k];
         if (p->seq <= last_seq) {
             continue;
         }
@@ -543,7 +544,7 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
     }
     sqlite3_stmt *p = s.process;
     sqlite3_bind_int64(p, 1, c->pid);
-    sqlite3_bind_double(p, 2, f->now);
+    sqlite3_bind_double(p, 2, fl->now);
     sqlite3_bind_int64(p, 3, (sqlite3_int64)(c->flushes + 1));
     sqlite3_bind_int64(p, 4, f->epoch);
     sqlite3_bind_int64(p, 5, (sqlite3_int64)f->stride);
@@ -557,10 +558,10 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
     sqlite3_bind_int64(p, 13, (sqlite3_int64)f->totals.frees);
     sqlite3_bind_int64(p, 14, (sqlite3_int64)f->totals.dropped);
     sqlite3_bind_int64(p, 15, (sqlite3_int64)f->totals.unpinned);
-    sqlite3_bind_int64(p, 16, f->rss);
-    sqlite3_bind_int64(p, 17, f->peak_rss);
-    if (f->heap >= 0) {
-        sqlite3_bind_int64(p, 18, f->heap);
+    sqlite3_bind_int64(p, 16, fl->rss);
+    sqlite3_bind_int64(p, 17, fl->peak_rss);
+    if (fl->heap >= 0) {
+        sqlite3_bind_int64(p, 18, fl->heap);
     } else {
         sqlite3_bind_null(p, 18);
     }
@@ -577,7 +578,7 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *f)
     f->sites = f->cohorts = NULL;
     f->n_sites = f->n_cohorts = 0;
     c->merges = f->merges;
-    c->next_stack = f->first_stack + f->n_new;
+    c->next_stack = f->first_stack + f->n_stacks;
     c->epochs_written = f->n_epochs;
     c->last_seq = last_seq;
     c->flushes++;

@@ -35,22 +35,11 @@ typedef struct {
     double tracked;   /* Estimated tracked live bytes. */
 } mh_point_t;
 
-/* What one flush writes: a copy of the engine's state, taken under tables_lock
- * by mh_bgthread, plus the timeline points not yet written. */
+/* What one flush writes: the engine's state, copied under tables_lock by
+ * mh_bgthread with the stacks the capture does not have yet (from
+ * mh_capture_next_stack), plus the timeline points not yet written. */
 typedef struct {
-    mh_site_t *sites;         /* All site rows (malloc'd; the capture sorts them). */
-    size_t n_sites;
-    mh_site_t *cohorts;       /* All cohort rows (live bytes by stack and epoch). */
-    size_t n_cohorts;
-    uint32_t first_stack;     /* New stacks: ids first_stack .. first_stack + n_new - 1. */
-    uint32_t n_new;
-    mh_stack_info_t *info;    /* n_new entries; info[i].off indexes `frames`. */
-    mh_frame_t *frames;
-    uint64_t *epochs;         /* Start of each epoch, ns since start. */
-    size_t n_epochs;
-    mh_totals_t totals;
-    uint32_t epoch, merges, stacks;
-    uint64_t stride, units;
+    mh_engine_copy_t state;   /* Allocated with malloc; the capture sorts its rows. */
     double now;               /* Seconds since start. */
     int64_t rss, peak_rss, heap;
     const mh_point_t *points; /* Timeline points to add, oldest first. */

@@ -320,3 +320,73 @@ int mh_engine_cohorts_locked(mh_sites_t *out)
     }
     return 0;
 }
+
+static void *copy_array(void *(*alloc)(size_t), const void *src, size_t n, size_t size)
+{
+    void *dst = alloc((n ? n : 1) * size);
+    if (dst != NULL && n > 0) {
+        memcpy(dst, src, n * size);
+    }
+    return dst;
+}
+
+int mh_engine_copy_locked(mh_engine_copy_t *c, uint32_t first_stack, void *(*alloc)(size_t))
+{
+    mh_sites_t cohorts = {0};
+    int rc = MH_ENOMEM;
+    c->sites = alloc((mh_engine.sites.count ? mh_engine.sites.count : 1) * sizeof *c->sites);
+    if (c->sites == NULL) {
+        goto done;
+    }
+    c->n_sites = mh_sites_copy_locked(&mh_engine.sites, c->sites);
+    if (mh_engine_cohorts_locked(&cohorts) != 0 ||
+        (c->cohorts = alloc((cohorts.count ? cohorts.count : 1) * sizeof *c->cohorts)) == NULL) {
+        goto done;
+    }
+    c->n_cohorts = mh_sites_copy_locked(&cohorts, c->cohorts);
+    /* Stacks first_stack..count, and the frames they use: the frame pool is
+     * filled in id order, so theirs are its tail. */
+    uint32_t count = mh_engine.stacks.count;
+    const mh_stack_info_t *info = (const mh_stack_info_t *)mh_engine.stacks.info.base;
+    size_t used = mh_engine.stacks.frames.used / sizeof(mh_frame_t);
+    size_t base = first_stack <= count ? info[first_stack].off : used;
+    c->first_stack = first_stack;
+    c->n_stacks = first_stack <= count ? count - first_stack + 1 : 0;
+    c->n_frames = used - base;
+    c->info = copy_array(alloc, info + first_stack, c->n_stacks, sizeof *c->info);
+    c->frames = copy_array(alloc, (const mh_frame_t *)mh_engine.stacks.frames.base + base,
+                           c->n_frames, sizeof *c->frames);
+    c->n_epochs = mh_engine.epochs.used / sizeof(uint64_t);
+    c->epochs = copy_array(alloc, mh_engine.epochs.base, c->n_epochs, sizeof *c->epochs);
+    if (c->info == NULL || c->frames == NULL || c->epochs == NULL) {
+        goto done;
+    }
+    for (uint32_t k = 0; k < c->n_stacks; k++) {
+        c->info[k].off -= (uint32_t)base;
+    }
+    c->totals = mh_engine.totals;
+    c->epoch = mh_engine.epoch;
+    c->merges = mh_engine.merges;
+    c->stacks = count;
+    c->stride = mh_engine.stride;
+    c->units = mh_engine.units;
+    c->live_entries = mh_engine.live.count;
+    c->elapsed_ns = mh_engine_clock_ns() - mh_engine.start_ns;
+    rc = 0;
+done:
+    mh_sites_clear_locked(&cohorts);
+    return rc;
+}
+
+void mh_engine_copy_free(mh_engine_copy_t *c, void (*release)(void *))
+{
+    release(c->sites);
+    release(c->cohorts);
+    release(c->info);
+    release(c->frames);
+    release(c->epochs);
+    c->sites = c->cohorts = NULL;
+    c->info = NULL;
+    c->frames = NULL;
+    c->epochs = NULL;
+}

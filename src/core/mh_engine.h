@@ -3,8 +3,9 @@
  * and totals. Hooks call mh_engine_on_alloc / mh_engine_on_free; everything else
  * (start, stop, snapshots) takes the lock through mh_engine_lock.
  *
- * Nothing here allocates from the C heap or calls Python; table memory comes
- * from mh_arena. No Python.h. */
+ * Nothing here allocates from the C heap (but through the allocator a caller of
+ * mh_engine_copy_locked passes) or calls Python; table memory comes from
+ * mh_arena. No Python.h. */
 #ifndef MH_ENGINE_H
 #define MH_ENGINE_H
 
@@ -101,6 +102,38 @@ void mh_engine_restore(const mh_live_entry_t *saved);
  * count still alive, free_bytes and free_count the variances of those
  * estimates, alloc_samples the samples behind them. Returns 0 or MH_ENOMEM. */
 int mh_engine_cohorts_locked(mh_sites_t *out);
+
+/* The engine's state copied out under tables_lock, for a snapshot (the
+ * binding) or a flush (the background thread), so that the lock is not held
+ * while it is turned into Python objects or SQL rows. */
+typedef struct {
+    mh_site_t *sites;        /* The site table's rows. */
+    size_t n_sites;
+    mh_site_t *cohorts;      /* The live table totalled by (stack, epoch) (mh_engine_cohorts_locked). */
+    size_t n_cohorts;
+    uint32_t first_stack;    /* info[k] describes stack id first_stack + k ... */
+    uint32_t n_stacks;       /* ... for k < n_stacks (every stack from first_stack on). */
+    mh_stack_info_t *info;   /* info[k].off indexes `frames`. */
+    mh_frame_t *frames;
+    size_t n_frames;
+    uint64_t *epochs;        /* Start of each epoch, ns since start. */
+    size_t n_epochs;
+    mh_totals_t totals;
+    uint32_t epoch, merges;
+    uint32_t stacks;         /* Stack ids in use (1..stacks). */
+    uint64_t stride, units;
+    size_t live_entries;
+    uint64_t elapsed_ns;     /* Since start. */
+} mh_engine_copy_t;
+
+/* Copy the state into *c (zeroed by the caller), with the stacks from id
+ * first_stack (>= 1) on, allocating with `alloc` (the caller's allocator; the
+ * thread is busy, so a hooked one passes through). Returns 0, or MH_ENOMEM
+ * with whatever was allocated left in *c for mh_engine_copy_free. Lock held. */
+int mh_engine_copy_locked(mh_engine_copy_t *c, uint32_t first_stack, void *(*alloc)(size_t));
+
+/* Free what mh_engine_copy_locked allocated, with the matching `release`. */
+void mh_engine_copy_free(mh_engine_copy_t *c, void (*release)(void *));
 
 /* Milliseconds elapsed since start. */
 uint32_t mh_engine_now_ms(void);

@@ -343,82 +343,32 @@ static PyObject *core_totals(PyObject *self, PyObject *unused)
     return totals_dict(&t, epoch, mh_sample_bytes, mh_engine.max_frames, n, stacks, merges);
 }
 
-/* What snapshot() copies out under the lock, so that no Python object is made
- * while the lock is held. */
-typedef struct {
-    mh_site_t *sites;
-    size_t n_sites;
-    mh_site_t *cohorts;
-    size_t n_cohorts;
-    mh_stack_info_t *info; /* Index = stack id. */
-    mh_frame_t *frames;
-    uint32_t n_stacks;
-    size_t n_frames;
-    uint64_t *epochs;
-    size_t n_epochs;
-    mh_totals_t totals;
-    uint32_t epoch;
-    uint32_t merges;
-    size_t live_entries;
-    uint64_t elapsed_ns;
-} copy_t;
-
-static void copy_free(copy_t *c)
+/* PyMem_Raw as the engine copy's allocator: snapshot() holds tables_lock with
+ * the thread busy, so these pass through the hooks. */
+static void *raw_alloc(size_t n)
 {
-    PyMem_RawFree(c->sites);
-    PyMem_RawFree(c->cohorts);
-    PyMem_RawFree(c->info);
-    PyMem_RawFree(c->frames);
-    PyMem_RawFree(c->epochs);
+    return PyMem_RawMalloc(n);
 }
 
-static size_t copy_table(mh_site_t **dst, const mh_sites_t *t)
+static void raw_release(void *p)
 {
-    *dst = PyMem_RawMalloc((t->count ? t->count : 1) * sizeof **dst);
-    return *dst ? mh_sites_copy_locked(t, *dst) : 0;
+    PyMem_RawFree(p);
 }
 
-/* Lock held, thread busy: plain PyMem_Raw calls pass through the hooks. */
-static int copy_locked(copy_t *c)
+/* Copy every stack (ids from 1) under the lock, and keep the code objects
+ * alive while they are resolved after the lock is dropped, whatever another
+ * thread does meanwhile. Lock held. */
+static int copy_locked(mh_engine_copy_t *c)
 {
-    mh_sites_t cohorts = {0};
-    int rc = -1;
-    c->n_sites = copy_table(&c->sites, &mh_engine.sites);
-    if (c->sites == NULL || mh_engine_cohorts_locked(&cohorts) != 0) {
-        goto done;
+    if (mh_engine_copy_locked(c, 1, raw_alloc) != 0) {
+        return -1;
     }
-    c->n_cohorts = copy_table(&c->cohorts, &cohorts);
-    if (c->cohorts == NULL) {
-        goto done;
-    }
-    c->n_stacks = mh_engine.stacks.count;
-    c->n_frames = mh_engine.stacks.frames.used / sizeof(mh_frame_t);
-    c->info = PyMem_RawMalloc(((size_t)c->n_stacks + 1) * sizeof *c->info);
-    c->frames = PyMem_RawMalloc((c->n_frames ? c->n_frames : 1) * sizeof *c->frames);
-    c->n_epochs = mh_engine.epochs.used / sizeof(uint64_t);
-    c->epochs = PyMem_RawMalloc((c->n_epochs ? c->n_epochs : 1) * sizeof *c->epochs);
-    if (c->info == NULL || c->frames == NULL || c->epochs == NULL) {
-        goto done;
-    }
-    memcpy(c->info, mh_engine.stacks.info.base, ((size_t)c->n_stacks + 1) * sizeof *c->info);
-    memcpy(c->frames, mh_engine.stacks.frames.base, c->n_frames * sizeof *c->frames);
-    memcpy(c->epochs, mh_engine.epochs.base, c->n_epochs * sizeof *c->epochs);
-    /* Keep the code objects alive while they are resolved after the lock is
-     * dropped, whatever another thread does meanwhile. */
     for (size_t i = 0; i < c->n_frames; i++) {
         if (!(c->frames[i].flags & MH_FRAME_UNPINNED)) {
             Py_INCREF((PyObject *)c->frames[i].code);
         }
     }
-    c->totals = mh_engine.totals;
-    c->epoch = mh_engine.epoch;
-    c->merges = mh_engine.merges;
-    c->live_entries = mh_engine.live.count;
-    c->elapsed_ns = mh_engine_clock_ns() - mh_engine.start_ns;
-    rc = 0;
-done:
-    mh_sites_clear_locked(&cohorts);
-    return rc;
+    return 0;
 }
 
 /* Site rows as packed bytes, one mh_site_t (48 bytes: key, four doubles, two
@@ -495,18 +445,18 @@ done:
     return result;
 }
 
-static PyObject *resolve_stacks(const copy_t *c)
+static PyObject *resolve_stacks(const mh_engine_copy_t *c)
 {
     PyObject *cache = PyDict_New();
     PyObject *unknown = Py_BuildValue("(sis)", "<unknown>", 0, "<unknown>");
-    PyObject *stacks = PyList_New((Py_ssize_t)c->n_stacks + 1);
+    PyObject *stacks = PyList_New((Py_ssize_t)c->n_stacks + 1); /* first_stack is 1 */
     if (cache == NULL || unknown == NULL || stacks == NULL) {
         goto error;
     }
     Py_INCREF(Py_None);
     PyList_SET_ITEM(stacks, 0, Py_None);
     for (uint32_t id = 1; id <= c->n_stacks; id++) {
-        const mh_stack_info_t *in = &c->info[id];
+        const mh_stack_info_t *in = &c->info[id - 1];
         PyObject *frames = PyTuple_New(in->depth);
         if (frames == NULL) {
             goto error;
@@ -564,13 +514,13 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
     if (!require_tracking()) {
         return NULL;
     }
-    copy_t c;
+    mh_engine_copy_t c;
     memset(&c, 0, sizeof c);
     mh_engine_lock();
     int rc = copy_locked(&c);
     mh_engine_unlock();
     if (rc != 0) {
-        copy_free(&c);
+        mh_engine_copy_free(&c, raw_release);
         return PyErr_NoMemory();
     }
     PyObject *result = NULL, *sites = NULL, *cohorts = NULL, *stacks = NULL, *epochs = NULL,
@@ -590,7 +540,7 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
         }
     }
     totals = epochs ? totals_dict(&c.totals, c.epoch, mh_sample_bytes, mh_engine.max_frames,
-                                  c.live_entries, c.n_stacks, c.merges)
+                                  c.live_entries, c.stacks, c.merges)
                     : NULL;
     if (totals != NULL) {
         PyObject *el = PyFloat_FromDouble((double)c.elapsed_ns / 1e9);
@@ -612,7 +562,7 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
             Py_DECREF((PyObject *)c.frames[i].code);
         }
     }
-    copy_free(&c);
+    mh_engine_copy_free(&c, raw_release);
     return result;
 }
 
