@@ -17,16 +17,14 @@ from typing import Any, Dict
 
 import pytest
 
+from markers import marker_line
 from test_run_cli import PROGRAMS, _env, assert_one_line_error, memhound_run
 
 PROGRAM = PROGRAMS / "capture_leak.py"
 
 
-def _line(marker: str, program: Path = PROGRAM) -> int:
-    for i, text in enumerate(program.read_text().splitlines(), 1):
-        if text.rstrip().endswith("# " + marker):
-            return i
-    raise AssertionError(marker)
+def _line(marker: str) -> int:
+    return marker_line(str(PROGRAM), marker)
 
 
 def memhound(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -17,7 +17,6 @@ variance estimate (Snapshot.standard_error) matches it on average.
 """
 from __future__ import annotations
 
-import linecache
 import math
 import statistics as stats_mod
 import sys
@@ -27,21 +26,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List
 
 import pytest
+from markers import marker_line
 
 import memhound
 from memhound import _core
 
 THIS_FILE = sys._getframe().f_code.co_filename
-
-
-def _marker_line(path: str, marker: str) -> int:
-    """The line number of the only line of ``path`` ending in ``# <marker>``."""
-    linecache.checkcache(path)
-    hits = [i for i, text in enumerate(linecache.getlines(path), start=1)
-            if text.rstrip().endswith("# " + marker)]
-    if len(hits) != 1:
-        raise LookupError(f"marker {marker!r} found {len(hits)} times in {path}")
-    return hits[0]
 
 
 def _live_at(snap: memhound.Snapshot, filename: str, lineno: int):
@@ -122,7 +112,7 @@ class Site:
 
     @property
     def line(self) -> int:
-        return _marker_line(THIS_FILE, "sampling:" + self.name)
+        return marker_line(THIS_FILE, "sampling:" + self.name)
 
     @property
     def truth(self) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import linecache
 import os
 import sys
 import threading
 import weakref
 
 import pytest
+from markers import allocation_stats, expected_name, marker_line
 
 import memhound
 
@@ -27,31 +27,8 @@ THIS_FILE = sys._getframe().f_code.co_filename
 INLINED_COMPREHENSIONS = sys.version_info >= (3, 12)
 
 
-def _marker_line(path: str, marker: str) -> int:
-    """The line number of the only line of ``path`` ending in ``# <marker>``."""
-    linecache.checkcache(path)
-    hits = [i for i, text in enumerate(linecache.getlines(path), start=1)
-            if text.rstrip().endswith("# " + marker)]
-    if len(hits) != 1:
-        raise LookupError(f"marker {marker!r} found {len(hits)} times in {path}")
-    return hits[0]
-
-
-def _allocation_stats(snap: memhound.Snapshot, filename: str, lineno: int):
-    """Statistics (by whole traceback) whose innermost frame is filename:lineno."""
-    return [st for st in snap.statistics("traceback")
-            if st.traceback and st.traceback[0].filename == filename
-            and st.traceback[0].lineno == lineno]
-
-
-def _expected_name(qualname: str) -> str:
-    """The function name memhound reports for code with this qualified name:
-    the qualified name from 3.11 (co_qualname), the last part of it on 3.10."""
-    return qualname if sys.version_info >= (3, 11) else qualname.rsplit(".", 1)[-1]
-
-
 def line(marker: str) -> int:
-    return _marker_line(THIS_FILE, "stacks:" + marker)
+    return marker_line(THIS_FILE, "stacks:" + marker)
 
 
 def tracked(fn, *, max_frames: int = memhound.DEFAULT_MAX_FRAMES) -> memhound.Snapshot:
@@ -66,7 +43,7 @@ def tracked(fn, *, max_frames: int = memhound.DEFAULT_MAX_FRAMES) -> memhound.Sn
 
 def stack_at(snap: memhound.Snapshot, marker: str) -> memhound.Traceback:
     """The stack of the biggest live allocation made on the marked line."""
-    stats = _allocation_stats(snap, THIS_FILE, line(marker))
+    stats = allocation_stats(snap, THIS_FILE, line(marker))
     assert stats, f"no live allocation recorded at line {line(marker)} ({marker})"
     return stats[0].traceback
 
@@ -101,7 +78,7 @@ def test_nested_calls_are_reported_innermost_first_with_each_call_line():
         (THIS_FILE, line("level3"), "_level3"),
         (THIS_FILE, line("level2"), "_level2"),
         (THIS_FILE, line("level1"), "_level1"),
-        (THIS_FILE, line("level0"), _expected_name(
+        (THIS_FILE, line("level0"), expected_name(
             "test_nested_calls_are_reported_innermost_first_with_each_call_line.<locals>.<lambda>")),
     ]
     # The lambda was called by tracked(), which was called by the test itself.
@@ -113,12 +90,12 @@ def test_nested_calls_are_reported_innermost_first_with_each_call_line():
 def test_the_allocation_size_is_attributed_to_the_allocating_line_only():
     keep = []
     snap = tracked(lambda: _level1(keep))
-    size = sum(st.size for st in _allocation_stats(snap, THIS_FILE, line("level3")))
+    size = sum(st.size for st in allocation_stats(snap, THIS_FILE, line("level3")))
     # bytearray(n): the object header plus an n+1 byte buffer.
     assert 100_004 <= size <= 100_004 + 256
     # The callers allocated nothing themselves.
     for marker in ("level2", "level1"):
-        assert sum(st.size for st in _allocation_stats(snap, THIS_FILE, line(marker))) < 1024
+        assert sum(st.size for st in allocation_stats(snap, THIS_FILE, line(marker))) < 1024
 
 
 # --------------------------------------------------------------------------
@@ -153,7 +130,7 @@ def test_generator_frame_is_innermost_and_its_caller_is_whoever_resumed_it():
     assert (tb[1].filename, tb[1].lineno, tb[1].function) == (
         THIS_FILE, line("generator-resumer"), "_advance")
     assert "_make_generator" not in [f.function for f in tb]
-    total = sum(st.size for st in _allocation_stats(snap, THIS_FILE, line("generator")))
+    total = sum(st.size for st in allocation_stats(snap, THIS_FILE, line("generator")))
     assert total >= 3 * 50_001 + 3
 
 
@@ -163,7 +140,7 @@ def test_generator_consumed_by_list_shows_the_consuming_line():
     tb = stack_at(snap, "generator")
     assert frames(tb, 2) == [
         (line("generator"), "_generator"),
-        (line("generator-list"), _expected_name(
+        (line("generator-list"), expected_name(
             "test_generator_consumed_by_list_shows_the_consuming_line.<locals>.<lambda>")),
     ]
 
@@ -202,7 +179,7 @@ def test_coroutine_stack_shows_the_awaiting_coroutine_after_a_suspension():
 def test_gathered_coroutines_each_attribute_their_own_allocation():
     keep = []
     snap = tracked(lambda: asyncio.run(_coro_gather(keep)))
-    stats = _allocation_stats(snap, THIS_FILE, line("coroutine"))
+    stats = allocation_stats(snap, THIS_FILE, line("coroutine"))
     assert all(st.traceback[0].function == "_coro_leaf" for st in stats)
     total = sum(st.size for st in stats)
     expected = sum(71_000 + 1000 * i + 1 for i in range(4))
@@ -254,11 +231,11 @@ def test_comprehension_frames_match_the_interpreter(fn, marker, comp):
         assert not any(f.function.endswith(comp) for f in tb)
     else:
         assert frames(tb, 2) == [
-            (line(marker), _expected_name(f"{outer}.<locals>.{comp}")),
+            (line(marker), expected_name(f"{outer}.<locals>.{comp}")),
             (line(marker), outer),
         ]
     # Forty objects of 2000+ bytes each, all on the comprehension's line.
-    total = sum(st.size for st in _allocation_stats(snap, THIS_FILE, line(marker)))
+    total = sum(st.size for st in allocation_stats(snap, THIS_FILE, line(marker)))
     assert total >= 40 * 2000
 
 
@@ -267,7 +244,7 @@ def test_generator_expression_keeps_its_own_frame_on_every_version():
     snap = tracked(lambda: keep.append(_gen_expr()))
     tb = stack_at(snap, "genexpr")
     assert frames(tb, 2) == [
-        (line("genexpr"), _expected_name("_gen_expr.<locals>.<genexpr>")),
+        (line("genexpr"), expected_name("_gen_expr.<locals>.<genexpr>")),
         (line("genexpr"), "_gen_expr"),
     ]
 
@@ -288,7 +265,7 @@ def test_class_body_is_a_frame_named_after_the_class():
     snap = tracked(lambda: keep.append(_make_class()))
     tb = stack_at(snap, "class-body")
     assert frames(tb, 2) == [
-        (line("class-body"), _expected_name("_make_class.<locals>.Holder")),
+        (line("class-body"), expected_name("_make_class.<locals>.Holder")),
         (line("class-statement"), "_make_class"),
     ]
 
@@ -308,10 +285,10 @@ def test_lambda_frames_are_named_lambda():
     tb = stack_at(snap, "module-lambda")
     assert frames(tb, 2) == [
         (line("module-lambda"), "<lambda>"),
-        (line("lambda-caller"), _expected_name("test_lambda_frames_are_named_lambda.<locals>.body")),
+        (line("lambda-caller"), expected_name("test_lambda_frames_are_named_lambda.<locals>.body")),
     ]
     tb = stack_at(snap, "local-lambda")
-    assert tb[0].function == _expected_name("test_lambda_frames_are_named_lambda.<locals>.<lambda>")
+    assert tb[0].function == expected_name("test_lambda_frames_are_named_lambda.<locals>.<lambda>")
 
 
 def test_lambdas_created_in_a_loop_all_attribute_to_the_lambda_line():
@@ -324,9 +301,9 @@ def test_lambdas_created_in_a_loop_all_attribute_to_the_lambda_line():
             del make
 
     snap = tracked(body)
-    stats = _allocation_stats(snap, THIS_FILE, line("loop-lambda"))
+    stats = allocation_stats(snap, THIS_FILE, line("loop-lambda"))
     assert {st.traceback[0].function for st in stats} == {
-        _expected_name("test_lambdas_created_in_a_loop_all_attribute_to_the_lambda_line"
+        expected_name("test_lambdas_created_in_a_loop_all_attribute_to_the_lambda_line"
                        ".<locals>.body.<locals>.<lambda>")}
     # bytes(n) is one allocation of its object size.
     expected = sum(sys.getsizeof(bytes(3000 + i)) for i in range(50))
@@ -362,9 +339,9 @@ def test_decorator_wrapper_frames_appear_between_caller_and_decorated_function()
     tb = stack_at(snap, "decorated")
     assert frames(tb, 4) == [
         (line("decorated"), "_decorated"),  # functools.wraps does not rename code
-        (line("wrapper-call"), _expected_name("_logged.<locals>.wrapper")),
-        (line("outer-wrapper-call"), _expected_name("_timed.<locals>.timing_wrapper")),
-        (line("decorated-caller"), _expected_name(
+        (line("wrapper-call"), expected_name("_logged.<locals>.wrapper")),
+        (line("outer-wrapper-call"), expected_name("_timed.<locals>.timing_wrapper")),
+        (line("decorated-caller"), expected_name(
             "test_decorator_wrapper_frames_appear_between_caller_and_decorated_function"
             ".<locals>.<lambda>")),
     ]
@@ -382,8 +359,8 @@ class _Service:
 def test_methods_are_named_with_their_class_from_3_11():
     keep = []
     snap = tracked(lambda: (_Service().handle(keep), _Service.helper(keep)))
-    assert stack_at(snap, "method")[0].function == _expected_name("_Service.handle")
-    assert stack_at(snap, "staticmethod")[0].function == _expected_name("_Service.helper")
+    assert stack_at(snap, "method")[0].function == expected_name("_Service.handle")
+    assert stack_at(snap, "staticmethod")[0].function == expected_name("_Service.helper")
 
 
 # --------------------------------------------------------------------------
@@ -410,7 +387,7 @@ def test_allocations_in_a_thread_show_the_threads_frames_not_the_main_threads():
         _join_all(threads)
 
     snap = tracked(body)
-    stats = _allocation_stats(snap, THIS_FILE, line("thread"))
+    stats = allocation_stats(snap, THIS_FILE, line("thread"))
     assert stats
     total = sum(st.size for st in stats)
     expected = sum(90_002 + 1000 * i for i in range(4))
@@ -453,13 +430,13 @@ def test_main_thread_stack_is_unaffected_by_a_concurrently_allocating_thread():
             t.join()
 
     snap = tracked(body)
-    main_stats = _allocation_stats(snap, THIS_FILE, line("main-while-thread-runs"))
+    main_stats = allocation_stats(snap, THIS_FILE, line("main-while-thread-runs"))
     assert sum(st.size for st in main_stats) >= 200 * 40_002
     for st in main_stats:
-        assert [f.function for f in st.traceback[:2]] == [_expected_name(
+        assert [f.function for f in st.traceback[:2]] == [expected_name(
             "test_main_thread_stack_is_unaffected_by_a_concurrently_allocating_thread.<locals>.body"),
             "tracked"]
-    for st in _allocation_stats(snap, THIS_FILE, line("busy-thread")):
+    for st in allocation_stats(snap, THIS_FILE, line("busy-thread")):
         assert st.traceback[-1].filename == threading.__file__
         assert "body" not in [f.function.rsplit(".", 1)[-1] for f in st.traceback]
 
@@ -557,7 +534,7 @@ def test_exec_snippets_with_distinct_filenames_attribute_to_their_own_file_and_l
 
     snap = tracked(body)
     for i, name in enumerate(names):
-        stats = _allocation_stats(snap, name, i % 7 + 1)
+        stats = allocation_stats(snap, name, i % 7 + 1)
         assert [st.traceback[0].function for st in stats] == ["<module>"], name
         assert sum(st.size for st in stats) == sys.getsizeof(keep[i]), name
         assert sum(st.count for st in stats) == 1, name
@@ -589,7 +566,7 @@ def test_functions_from_dead_exec_namespaces_keep_their_attribution():
     snap = tracked(body)
     for i in range(count):
         name = f"<memhound-dead-{i}>"
-        stats = _allocation_stats(snap, name, 2)
+        stats = allocation_stats(snap, name, 2)
         assert len(stats) == 1, name
         tb = stats[0].traceback
         assert (tb[0].filename, tb[0].lineno, tb[0].function) == (name, 2, "make")
@@ -609,7 +586,7 @@ def test_lambdas_compiled_in_a_loop_attribute_to_their_own_source():
 
     snap = tracked(body)
     for i in range(count):
-        stats = _allocation_stats(snap, f"<memhound-lambda-{i}>", 1)
+        stats = allocation_stats(snap, f"<memhound-lambda-{i}>", 1)
         assert [st.traceback[0].function for st in stats] == ["<lambda>"]
         assert stats[0].size == sys.getsizeof(keep[i])
 
@@ -624,9 +601,9 @@ def test_a_new_run_does_not_reuse_stacks_from_code_that_died_after_the_previous_
         gc.collect()
 
     snap1 = tracked(lambda: run(0, "first"))
-    assert _allocation_stats(snap1, "<memhound-first>", 2)
+    assert allocation_stats(snap1, "<memhound-first>", 2)
     snap2 = tracked(lambda: run(1, "second"))
-    assert _allocation_stats(snap2, "<memhound-second>", 2)
+    assert allocation_stats(snap2, "<memhound-second>", 2)
     files = {f.filename for st in snap2.statistics("traceback") for f in st.traceback}
     assert "<memhound-first>" not in files
 
@@ -924,7 +901,7 @@ def test_stack_matches_the_interpreters_own_frames(name):
     for filename, lineno, function in innermost:
         # Every allocation whose innermost frame is an oracle's innermost frame
         # (the payload, the tuple, the list growing) has one of the oracles' stacks.
-        for st in _allocation_stats(snap, filename, lineno):
+        for st in allocation_stats(snap, filename, lineno):
             if st.traceback[0].function != function:
                 continue
             got = tuple((f.filename, f.lineno, f.function) for f in st.traceback)

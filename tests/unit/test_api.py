@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import linecache
 import random
 import sys
 import threading
 
 import pytest
+from markers import allocation_stats, expected_name, marker_line
 
 import memhound
 from memhound import Frame, Snapshot, Statistic, StatisticDiff, Traceback
@@ -17,36 +17,13 @@ from memhound import Frame, Snapshot, Statistic, StatisticDiff, Traceback
 THIS_FILE = sys._getframe().f_code.co_filename
 
 
-def _marker_line(path: str, marker: str) -> int:
-    """The line number of the only line of ``path`` ending in ``# <marker>``."""
-    linecache.checkcache(path)
-    hits = [i for i, text in enumerate(linecache.getlines(path), start=1)
-            if text.rstrip().endswith("# " + marker)]
-    if len(hits) != 1:
-        raise LookupError(f"marker {marker!r} found {len(hits)} times in {path}")
-    return hits[0]
-
-
-def _allocation_stats(snap: memhound.Snapshot, filename: str, lineno: int):
-    """Statistics (by whole traceback) whose innermost frame is filename:lineno."""
-    return [st for st in snap.statistics("traceback")
-            if st.traceback and st.traceback[0].filename == filename
-            and st.traceback[0].lineno == lineno]
-
-
-def _expected_name(qualname: str) -> str:
-    """The function name memhound reports for code with this qualified name:
-    the qualified name from 3.11 (co_qualname), the last part of it on 3.10."""
-    return qualname if sys.version_info >= (3, 11) else qualname.rsplit(".", 1)[-1]
-
-
 def line(marker: str) -> int:
-    return _marker_line(THIS_FILE, "api:" + marker)
+    return marker_line(THIS_FILE, "api:" + marker)
 
 
 def live_at_line(snap: Snapshot, marker: str):
     """(bytes, count) alive whose innermost frame is the marked line."""
-    stats = _allocation_stats(snap, THIS_FILE, line(marker))
+    stats = allocation_stats(snap, THIS_FILE, line(marker))
     return sum(s.size for s in stats), sum(s.count for s in stats)
 
 
@@ -641,7 +618,7 @@ def test_compare_to_reports_growth_between_two_snapshots():
     diffs = new.compare_to(old, "lineno")
     assert all(isinstance(d, StatisticDiff) for d in diffs)
     top = diffs[0]
-    assert top.traceback[0] == Frame(THIS_FILE, line("growth"), _expected_name(
+    assert top.traceback[0] == Frame(THIS_FILE, line("growth"), expected_name(
         "test_compare_to_reports_growth_between_two_snapshots"))
     each = sys.getsizeof(bytes(10_000))
     assert top.size_diff == 100 * each
