@@ -4,7 +4,6 @@ what went away. Changes within sampling noise are marked "same"."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Dict, List, Optional
@@ -61,12 +60,10 @@ def run(args: argparse.Namespace) -> int:
                        "a_count": int(round(d.a_count)), "b_count": int(round(d.b_count))}
                       for d in diffs],
         }
-        tmp = f"{json_path}.tmp{os.getpid()}"
+        from ..reports import json_report
+
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=1)
-                f.write("\n")
-            os.replace(tmp, json_path)
+            json_report.write(json_path, doc)
         except OSError as e:
             return _fail(f"cannot write the comparison to {json_path}: {e.strerror or e}")
     _render(a, b, diffs, changed, shown)
