@@ -391,6 +391,16 @@ void mh_bg_error(char *buf, size_t cap)
     pthread_mutex_unlock(&bg.lock);
 }
 
+void mh_bg_forget_after_fork(void)
+{
+    if (!bg.inited || !bg.restart_in_child) {
+        return;
+    }
+    bg.restart_in_child = 0;
+    mh_capture_close(bg.capture); /* Memory only: no connection is ever kept open. */
+    bg.capture = NULL;
+}
+
 int mh_bg_after_fork(double started_unix, char *err, size_t err_cap)
 {
     err[0] = '\0';

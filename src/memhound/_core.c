@@ -103,7 +103,7 @@ static PyObject *core_bg_start(PyObject *self, PyObject *args)
     if (path != NULL) {
         char err[512];
         Py_BEGIN_ALLOW_THREADS
-        c = mh_capture_open(path, (long)getpid(), 0, meta, started, mh_pyframes_describe, err,
+        c = mh_capture_open(path, (long)getpid(), (long)getppid(), meta, started, mh_pyframes_describe, err,
                             sizeof err);
         Py_END_ALLOW_THREADS
         if (c == NULL) {
@@ -151,6 +151,12 @@ static PyObject *core_bg_after_fork(PyObject *self, PyObject *arg)
     if (mh_bg_after_fork(started, err, sizeof err) != 0) {
         return PyUnicode_DecodeUTF8(err, (Py_ssize_t)strlen(err), "replace");
     }
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_bg_forget_after_fork(PyObject *self, PyObject *unused)
+{
+    mh_bg_forget_after_fork();
     Py_RETURN_NONE;
 }
 
@@ -1164,6 +1170,9 @@ static PyMethodDef methods[] = {
     {"bg_after_fork", core_bg_after_fork, METH_O,
      "bg_after_fork(started_unix) -> str | None: in a forked child, restart the thread "
      "with a capture of the child's own."},
+    {"bg_forget_after_fork", core_bg_forget_after_fork, METH_NOARGS,
+     "bg_forget_after_fork(): in a forked child about to start its own run, drop the "
+     "parent's thread state."},
     {"bg_status", core_bg_status, METH_NOARGS,
      "bg_status() -> dict(running, peak_rss, error)."},
     {"timeline", core_timeline, METH_NOARGS,

@@ -11,9 +11,13 @@ collection would hide the very cycles a leak hunt is after.
 from __future__ import annotations
 
 import gc
-from typing import Dict, List, Optional, Tuple
 
 from .. import _core
+
+# Imported by the program side at the end of a run: typing for type checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Dict, List, Optional, Tuple
 
 __all__ = ["census", "census_growth", "DEFAULT_MAX_OBJECTS"]
 
@@ -34,7 +38,7 @@ def census(collect: bool = False, max_objects: int = DEFAULT_MAX_OBJECTS) -> Dic
         del objs
     finally:
         _core.ignore_thread(False)
-    counts: Dict[str, int] = {}
+    counts: "Dict[str, int]" = {}
     for name, n in rows:
         counts[name] = counts.get(name, 0) + n
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -8,7 +8,7 @@ import platform
 from typing import Any, Dict, List, Optional
 
 from ..analysis.verdict import SiteVerdict, Verdict
-from ..session import SessionResult
+from ..result import SessionResult
 from ..snapshot import Frame
 
 SCHEMA = 1

@@ -12,7 +12,7 @@ from rich.text import Text
 from .._format import fmt_bytes
 from ..analysis.sites import is_user_frame
 from ..analysis.verdict import SiteVerdict, Verdict
-from ..session import SessionResult
+from ..result import SessionResult
 
 _BARS = "▁▂▃▄▅▆▇█"
 
