@@ -400,6 +400,10 @@ class Capture:
             if e <= epoch:
                 epochs[e] = _finite(start, "epoch start")
         snap = Snapshot((totals, _pack_rows(sites), _pack_rows(cohorts), stacks, epochs))
+        prefixes = meta.get("prefixes")
+        if isinstance(prefixes, dict) and all(
+                isinstance(v, list) and all(isinstance(d, str) for d in v) for v in prefixes.values()):
+            snap.prefixes = prefixes  # the frame rule of the interpreter that ran it
         # Timeline, thinned to what a report shows.
         points = []
         for t, rss, tracked, heap in db.execute(

@@ -12,7 +12,7 @@ def __getattr__(name: str) -> object:
 
         return getattr(verdict, name)
     if name in ("is_user_frame", "user_site"):
-        from . import sites
+        from . import frames as sites
 
         return getattr(sites, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -73,19 +73,25 @@ def _program_argv() -> "List[str]":
 def _prefixes() -> "Dict[str, List[str]]":
     """Where this interpreter's own code lives, so that reports read anywhere
     can tell the program's frames from the standard library's and
-    site-packages' (see memhound.analysis.sites)."""
+    site-packages' (see memhound.analysis.frames)."""
     import site
 
     stdlib = os.path.dirname(os.__file__)
-    sites: "List[str]" = []
+    sysconfig = sys.modules.get("sysconfig")  # only if the interpreter has it already
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # sys.prefix is already the virtual environment's here; site's own list
+    # may not be yet (the start-up hook runs while site sets it up).
+    sites = [os.path.dirname(package)]
     try:
-        sites = list(site.getsitepackages())
-    except AttributeError:  # pragma: no cover - a virtualenv's old site.py
+        sites += site.getsitepackages([sys.prefix, sys.exec_prefix, sys.base_prefix])
+    except (AttributeError, TypeError):  # pragma: no cover - an old virtualenv's site.py
         pass
     user = getattr(site, "USER_SITE", None)
     if user:
         sites.append(user)
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if sysconfig is not None:
+        paths = sysconfig.get_paths()
+        sites += [paths["purelib"], paths["platlib"]]
     return {"stdlib": [stdlib], "site": sites, "memhound": [package]}
 
 

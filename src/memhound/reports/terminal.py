@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._format import fmt_bytes
-from ..analysis.sites import is_user_frame
+from ..analysis.frames import rule_for
 from ..analysis.verdict import SiteVerdict, Verdict
 from ..result import SessionResult
 
@@ -87,12 +87,13 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
                       f"{v.site.filename}:{v.site.lineno} in {v.site.function}")
     console.print()
     console.print(table)
+    rule = rule_for(snap)
     for v in rows[:3]:
         console.print()
         console.print(Text(f"#{v.rank} allocated at (innermost first):", style="bold"))
         frames = list(v.stack)[:stack_lines]
         for f in frames:
-            mine = is_user_frame(f)
+            mine = rule.is_user_frame(f)
             console.print(Text(f"    {f.filename}:{f.lineno} in {f.function}",
                                style="bold" if mine else "dim"))
         hidden = len(v.stack) - len(frames)
