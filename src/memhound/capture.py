@@ -283,7 +283,7 @@ class Capture:
         out = []
         for r in rows:
             out.append(Process(
-                pid=_int(r["pid"], "pid", 1, 1 << 31), ppid=_int(r["ppid"], "ppid", 0, 1 << 31),
+                pid=_int(r["pid"], "pid", -(1 << 40), 1 << 31), ppid=_int(r["ppid"], "ppid", 0, 1 << 31),
                 started=_finite(r["started"], "started"), meta=_json(r["meta"], "meta"),
                 updated=_finite(r["updated"], "updated") if r["updated"] is not None else 0.0,
                 flushes=_int(r["flushes"] or 0, "flushes"),
@@ -443,11 +443,22 @@ class Capture:
                    version=str(meta.get("memhound", "")), notes=notes)
 
 
+from .config import PID_SPAN  # noqa: E402
+
+
+def real_pid(pid: int) -> int:
+    """The operating system's pid of a process row (images set aside by exec
+    have keys of their own)."""
+    return pid if pid > 0 else (-pid) % PID_SPAN
+
+
 def roots(procs: List[Process]) -> List[Process]:
     """The processes whose parent did not write to the capture (the program
-    that memhound run started comes first), or all if there is none."""
+    that memhound run started comes first; an image that exec'd comes after
+    the one it became), or all if there is none."""
     pids = {p.pid for p in procs}
-    return [p for p in procs if p.ppid not in pids] or procs
+    found = [p for p in procs if p.ppid not in pids] or procs
+    return [p for p in found if p.pid > 0] + [p for p in found if p.pid <= 0]
 
 
 def _apply_exit(proc: Process, doc: Optional[Dict[str, Any]]) -> None:

@@ -12,6 +12,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Dict, Optional
 
+#: Linux pids stay below this. In a capture, a process image that exec'd
+#: another keeps its rows under the key -(pid + k * PID_SPAN), k = 0, 1, ...
+PID_SPAN = 1 << 22
+
 #: The environment variable.
 ENV = "MEMHOUND_CONFIG"
 VERSION = "1"

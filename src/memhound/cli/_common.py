@@ -289,10 +289,14 @@ def render_all(main: ProcessReport, others: List[ProcessReport], skipped: List[A
                   f"{1 + len(others)} processes ({', '.join(map(str, pids))})\n")
     for r in others:
         if r.leaking:
-            out.write(f"\nmemhound: process {r.process.pid}:")
+            out.write(f"\nmemhound: process {process_line(r.process, pids)}:")
             render(r)
 
 
 def process_line(p: Any, pids: Any) -> str:
+    from ..capture import real_pid
+
     role = f"child of {p.ppid}" if p.ppid in pids else "first"
+    if p.pid <= 0:
+        return f"{real_pid(p.pid)} before its exec ({role}, {p.ended_how()})"
     return f"{p.pid} ({role}, {p.ended_how()})"

@@ -197,12 +197,43 @@ def _wrap_exec(name: str) -> None:
     _real[name] = real
 
     def exec_hook(*args: object) -> None:
-        _abandon("exec", -1)
+        if _session is not None:
+            _abandon("exec", -1)
+            _set_aside_before_exec()
         real(*args)
 
     exec_hook.__name__ = exec_hook.__qualname__ = name
     exec_hook.__doc__ = real.__doc__
     setattr(os, name, exec_hook)
+
+
+def _set_aside_before_exec() -> None:
+    """The image that execs keeps its rows under a key of its own, so that the
+    program it becomes (which has the same pid, and is tracked too if it is
+    Python) starts afresh without erasing them."""
+    if _settings is None:
+        return
+    pid = os.getpid()
+    try:
+        import sqlite3
+
+        from ..config import PID_SPAN
+
+        db = sqlite3.connect(str(_settings["capture"]), timeout=10.0)
+        try:
+            with db:
+                k = 0
+                while db.execute("SELECT 1 FROM process WHERE pid = ?",
+                                 (-(pid + k * PID_SPAN),)).fetchone():
+                    k += 1
+                key = -(pid + k * PID_SPAN)
+                for table in ("process", "stack", "stack_frame", "epoch", "site", "cohort",
+                              "timeline", "note"):
+                    db.execute(f"UPDATE {table} SET pid = ? WHERE pid = ?", (key, pid))
+        finally:
+            db.close()
+    except Exception as e:
+        _warn(f"the process {pid} before its exec is not kept ({type(e).__name__}: {e})")
 
 
 def _patch_os() -> None:
