@@ -39,8 +39,8 @@ HELP = "run a Python program under memhound and report whether, where and how fa
 #: Default sampling rate of ``memhound run``: see docs/verdict.md ("sampling rate").
 RUN_SAMPLE_BYTES = 2048
 
-#: Signals memhound passes on to the program. SIGINT and SIGQUIT are not among
-#: them: a terminal sends those to the whole process group, the program included.
+#: Signals memhound passes on to the program; those a terminal sends to the
+#: whole process group (the program included) only when they come from a process.
 FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
 GROUP_SIGNALS = ("SIGINT", "SIGQUIT")
 
@@ -241,11 +241,7 @@ def _launch(args: argparse.Namespace, command: List[str], capture: str) -> int:
         proc = subprocess.Popen(argv, env=env, preexec_fn=_die_with_launcher())
     except OSError as e:
         return fail(f"cannot start {sys.executable}: {e.strerror or e}")
-    saved = _pass_signals_to(proc)
-    try:
-        status = proc.wait()
-    finally:
-        _restore_signals(saved)
+    status = _wait_passing_signals(proc)
     exit_code, signum = (None, -status) if status < 0 else (status, None)
     _record_exit(capture, proc.pid, exit_code, signum)
 
@@ -300,32 +296,34 @@ def _die_with_launcher() -> Any:
     return set_death_signal
 
 
-def _pass_signals_to(proc: "subprocess.Popen[bytes]") -> Dict[int, Any]:
-    """While the program runs, memhound passes on the signals sent to it alone,
-    and ignores those a terminal sends to the whole group (the program gets
-    them itself). Returns the handlers to put back."""
-    saved: Dict[int, Any] = {}
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            proc.send_signal(signum)
-        except OSError:
-            pass
-
-    def ignore(_signum: int, _frame: object) -> None:
-        pass
-
-    for names, handler in ((FORWARDED, forward), (GROUP_SIGNALS, ignore)):
-        for name in names:
-            signum = getattr(signal, name, None)
-            if signum is not None:
-                saved[signum] = signal.signal(signum, handler)
-    return saved
+#: si_code of a signal the kernel sent (the terminal's Ctrl-C, Ctrl-\\).
+SI_KERNEL = 0x80
 
 
-def _restore_signals(saved: Dict[int, Any]) -> None:
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
+def _wait_passing_signals(proc: "subprocess.Popen[bytes]") -> int:
+    """Wait for the program, passing on the signals sent to memhound alone.
+    A terminal sends Ctrl-C (SIGINT) and Ctrl-\\ (SIGQUIT) to the whole
+    foreground group, the program included: those are not passed on again.
+    The signals are taken synchronously (blocked, then sigtimedwait), so that
+    memhound can tell who sent them; they are blocked only after the program
+    has started, which therefore does not inherit the mask."""
+    wanted = {getattr(signal, n) for n in FORWARDED + GROUP_SIGNALS if hasattr(signal, n)}
+    wanted.add(signal.SIGCHLD)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    try:
+        while proc.poll() is None:
+            info = signal.sigtimedwait(wanted, 1.0)
+            if info is None or info.si_signo == signal.SIGCHLD:
+                continue
+            if info.si_signo in (signal.SIGINT, signal.SIGQUIT) and info.si_code == SI_KERNEL:
+                continue  # from the terminal: the program had it too
+            try:
+                proc.send_signal(info.si_signo)
+            except OSError:
+                pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc.wait()
 
 
 def _record_exit(capture: str, pid: int, exit_code: Optional[int], signum: Optional[int]) -> None:
