@@ -94,17 +94,19 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run(argv: Sequence[str], cwd: Path, *, env: Optional[Mapping[str, str]] = None,
-        merge_stderr: bool = False, signal_after: Optional[bytes] = None,
-        send: int = signal.SIGINT, timeout: float = TIMEOUT) -> Run:
+        merge_stderr: bool = False, input: Optional[bytes] = None,
+        signal_after: Optional[bytes] = None, send: int = signal.SIGINT,
+        timeout: float = TIMEOUT) -> Run:
     """Run ``argv`` in ``cwd`` with stdout and stderr on pipes (one pipe with
-    ``merge_stderr``) and stdin from /dev/null. With ``signal_after``, send
+    ``merge_stderr``) and stdin from ``input`` (else /dev/null). With ``signal_after``, send
     ``send`` to the run's whole process group (as a terminal's Ctrl-C does, or
     `timeout`) once its stdout has shown that text. Fails the test if the run
     has not ended within ``timeout`` seconds."""
     argv = list(argv)
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, cwd=str(cwd), env=dict(env if env is not None else clean_env()),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
                             preexec_fn=_child_setup)
     try:
@@ -112,7 +114,7 @@ def run(argv: Sequence[str], cwd: Path, *, env: Optional[Mapping[str, str]] = No
         if signal_after is not None:
             early = _read_until(proc, signal_after, t0 + timeout)
             os.killpg(proc.pid, send)
-        out, err = proc.communicate(timeout=max(0.1, t0 + timeout - time.monotonic()))
+        out, err = proc.communicate(input, timeout=max(0.1, t0 + timeout - time.monotonic()))
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         out, err = proc.communicate()

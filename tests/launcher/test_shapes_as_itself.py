@@ -50,6 +50,7 @@ class Shape:
     merge: bool = False                   # stderr on the same pipe as stdout (`> log 2>&1`)
     pty: bool = False                     # stdin, stdout and stderr on a terminal
     env: Dict[str, str] = field(default_factory=dict)
+    input: Optional[bytes] = None         # stdin from a pipe
     check_plain: Optional[Callable[[Run], None]] = None
 
 
@@ -91,6 +92,13 @@ SHAPES = [
     Shape("stderr_replaced", ["stderr_swapped.py"]),
     # D6: no progress line mixed into an interactive program's terminal output.
     Shape("terminal_ticker", ["tty_ticker.py"], pty=True),
+    # Regression guards for what worked in the field: stdin from a pipe, threads
+    # left running at the end, a forked child leaving through sys.exit, a spawn pool.
+    Shape("stdin_from_pipe", ["read_stdin.py"],
+          input=b"".join(b"%d\n" % i for i in range(20000))),
+    Shape("threads_at_exit", ["threads_at_exit.py"]),
+    Shape("fork_child_sys_exit", ["fork_return.py"]),
+    Shape("spawn_pool", ["pool_spawn.py"]),
     # N8: 3.13 colours a traceback on a terminal (or with PYTHON_COLORS / FORCE_COLOR).
     Shape("traceback_on_terminal", ["uncaught.py"], pty=True, check_plain=_coloured_on_313),
     Shape("traceback_on_terminal_python_colors", ["uncaught.py"], pty=True,
@@ -103,7 +111,7 @@ SHAPES = [
 def _run(shape: Shape, argv: List[str], wd: Path) -> Run:
     if shape.pty:
         return run_on_pty(argv, wd, env=clean_env({"TERM": "xterm", **shape.env}))
-    return run(argv, wd, env=clean_env(shape.env), merge_stderr=shape.merge)
+    return run(argv, wd, env=clean_env(shape.env), merge_stderr=shape.merge, input=shape.input)
 
 
 @pytest.mark.parametrize("mode", ["quiet", "report"])
@@ -139,3 +147,15 @@ def test_runs_as_under_plain_python(shape: Shape, mode: str, tmp_path: Path):
         data = read_json(report, mh)
         code = program_exit_code(data)
         assert type(code) is int and code == plain.returncode, (code, plain.returncode)
+
+
+def test_relative_json_path_is_where_memhound_started(tmp_path: Path):
+    """The program moves to another folder and ends there: ``--json r.json`` is
+    still written where ``memhound run`` was started."""
+    wd = workdir(tmp_path)
+    plain = run(plain_argv(["chdir_away.py"]), wd)
+    mh = run(memhound_argv(["chdir_away.py"], ["-q", "--json", "r.json"]), wd)
+    assert (mh.returncode, mh.stdout, mh.stderr) == (plain.returncode, plain.stdout,
+                                                     plain.stderr), mh.describe()
+    report = read_json(wd / "r.json", mh)
+    assert program_exit_code(report) == 0
