@@ -4,8 +4,12 @@ import threading
 import time
 
 
+main_done = threading.Event()
+
+
 def worker():
-    time.sleep(0.3)
+    main_done.wait()
+    time.sleep(0.2)
     print("worker done after main", flush=True)
 
 
@@ -24,3 +28,4 @@ t = threading.Thread(target=fails, name="failing-thread")
 t.start()
 t.join()
 print("main done", flush=True)
+main_done.set()
