@@ -187,24 +187,11 @@ def run_on_pty(argv: Sequence[str], cwd: Path, *, env: Optional[Mapping[str, str
 
 # -- comparing ---------------------------------------------------------------
 
-def assert_same_run(plain: Run, mh: Run, *, quiet: bool, stdout: bool = True) -> None:
-    """memhound's run ended as plain python's: same exit status, same stdout
-    (unless ``stdout`` is False); stderr byte for byte the same with ``-q``,
-    otherwise the program's stderr first and memhound's report after it."""
-    where = f"\n--- plain\n{plain.describe()}\n--- memhound\n{mh.describe()}"
-    assert mh.returncode == plain.returncode, "exit status differs" + where
-    if stdout:
-        assert mh.stdout == plain.stdout, "stdout differs" + where
-    if quiet:
-        assert mh.stderr == plain.stderr, "stderr differs (with -q)" + where
-    else:
-        assert_report_after(plain.stderr, mh.stderr, where)
-
-
 def assert_report_after(program: bytes, mh: bytes, where: str = "") -> None:
     """The program's own bytes come first, untouched, then memhound's report."""
     assert mh.startswith(program), "the program's output is not left as it was" + where
-    assert mh[len(program):].strip(), "memhound printed no report after the program's output" + where
+    assert mh[len(program):].strip(), \
+        "memhound printed no report after the program's output" + where
 
 
 # -- the JSON report ---------------------------------------------------------
