@@ -87,7 +87,7 @@ class Process:
         unknown), "raised", "interrupted", "signal" (killed by ``signal``),
         "os._exit", "exec", "completed" or "stopped" (API runs), "running" (still
         being written) or "killed" (ended without recording its end)."""
-        if self.signal is not None and self.status not in ("interrupted",):
+        if self.signal is not None:
             return "signal"
         if self.status is not None:
             return self.status
@@ -107,6 +107,8 @@ class Process:
         if state == "exited":
             return f"exited with code {code}" if known else "exited"
         if state == "signal":
+            if self.status == "interrupted":
+                return f"interrupted by {_signal_name(self.signal or 0)} (KeyboardInterrupt)"
             return f"killed by {_signal_name(self.signal or 0)}"
         if state == "raised":
             return "raised an exception" + (f" (exit code {code})" if known else "")
@@ -156,6 +158,8 @@ class Run:
         """Why this report covers less than a whole run, or None."""
         p = self.process
         state = p.state
+        if p.flushes < 1 and state not in ("running",):
+            return f"the process {p.pid} {p.ended_how()} before memhound recorded anything"
         if state == "running":
             return f"the process {p.pid} is still running; the report covers its first {p.updated:.1f} s"
         if state == "killed":
@@ -288,7 +292,9 @@ class Capture:
                 updated=_finite(r["updated"], "updated") if r["updated"] is not None else 0.0,
                 flushes=_int(r["flushes"] or 0, "flushes"),
                 status=r["status"] if isinstance(r["status"], str) else None,
-                exit_code=r["exit_code"] if isinstance(r["exit_code"], int) else None,
+                # -1: the process could not know its exit code (see docs/capture.md).
+                exit_code=(r["exit_code"] if isinstance(r["exit_code"], int) and r["exit_code"] >= 0
+                           else None),
                 ended=_finite(r["ended"], "ended") if r["ended"] is not None else None,
                 result=_json(r["result"], "result"), row=r))
             _apply_exit(out[-1], exits.get(out[-1].pid))
@@ -336,8 +342,6 @@ class Capture:
         db = self._db
         pid = proc.pid
         r = proc.row
-        if proc.flushes < 1:
-            raise CaptureError(f"{self.path}: process {pid} has not flushed anything yet")
         n_stacks = _int(r["stacks"] or 0, "stacks", 0, _MAX_STACKS)
         epoch = _int(r["epoch"] or 0, "epoch", 0, _MAX_EPOCHS)
         meta = proc.meta

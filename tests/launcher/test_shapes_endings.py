@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import pytest
 
-from _shapes import (assert_report_after, clean_env, how_it_ended, memhound_argv,
+from _shapes import (assert_report_after, clean_env, how_it_ended, memhound_argv, processes,
                      plain_argv, program_exit_code, read_json, run, workdir)
 
 
@@ -58,8 +58,11 @@ def test_os_exit(tmp_path, mode):
 def test_execv_of_another_python(tmp_path, mode):
     plain, mh, report = _both(["execv_py.py"], tmp_path, mode == "quiet")
     assert plain.returncode == 5 and plain.stdout == b"before exec\nexec child\n"
+    # The program the process became is the first process now (same pid); the
+    # image that exec'd is kept beside it, ended by exec.
     ended = how_it_ended(report)
-    assert ended["status"] == "exec", ended
+    assert ended["status"] == "exited" and ended["exit_code"] == 5, ended
+    assert [p["status"] for p in processes(report)].count("exec") == 1, processes(report)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -218,17 +218,12 @@ def report_capture(path: str, args: argparse.Namespace, out: IO[str], *,
         runs: List[Any] = []
         skipped: List[Any] = []
         for p in cap.processes():
-            if p.flushes < 1:
-                skipped.append(p)
-                continue
             try:
                 runs.append(cap.load(p.pid))
             except CaptureError:
                 if p.pid == main_proc.pid:
                     raise
                 skipped.append(p)
-    if not any(r.process.pid == main_proc.pid for r in runs):
-        raise CaptureError(f"{path}: process {main_proc.pid} has not flushed anything yet")
     reports = [ProcessReport(r) for r in runs]
     main = next(r for r in reports if r.process.pid == main_proc.pid)
     others = [r for r in reports if r is not main]

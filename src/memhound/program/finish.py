@@ -33,6 +33,11 @@ def finish(session: "Session", status: str, code: int, duration: float,
     result = session.finish(status, code, duration)
     if not retention_on or result.capture is None:
         return
+    from . import startup
+
+    # This interpreter's folders as the start found them (sysconfig may be the
+    # program's own module by now): which frames are the program's.
+    result.snapshot.prefixes = startup.folders
     from ..analysis.census import census_growth
     from ..analysis.retention import analyze_retention
     from ..analysis.verdict import analyze

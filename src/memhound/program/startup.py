@@ -37,15 +37,22 @@ _t0 = 0.0
 census_start: "Optional[Dict[str, int]]" = None
 #: The real os functions replaced by the hooks below.
 _real: "Dict[str, object]" = {}
+#: sys.path before the program's folder went in front of it: memhound's own
+#: imports at the end search it first, so that the program's modules (its own
+#: platform.py or sysconfig.py) never stand in for the standard library's.
+clean_path: "List[str]" = []
+#: This interpreter's folders, as the start found them (see prefixes()).
+folders: "Optional[Dict[str, List[str]]]" = None
 
 
 def start() -> bool:
     """Start tracking this process if the launcher asked for it. Idempotent.
     Returns True if tracking. Never raises for a bad setting: says so in one
     line on stderr and lets the program run untracked."""
-    global _settings
+    global _settings, clean_path
     if _session is not None:
         return True
+    clean_path = list(sys.path)
     settings = config.decode(os.environ.get(config.ENV))
     if settings is None:
         return False
@@ -70,7 +77,7 @@ def _program_argv() -> "List[str]":
     return argv
 
 
-def _prefixes() -> "Dict[str, List[str]]":
+def prefixes() -> "Dict[str, List[str]]":
     """Where this interpreter's own code lives, so that reports read anywhere
     can tell the program's frames from the standard library's and
     site-packages' (see memhound.analysis.frames)."""
@@ -103,8 +110,11 @@ def _begin() -> bool:
     assert s is not None
     from .. import __version__
 
+    global folders
+    if folders is None:
+        folders = prefixes()
     meta = {"argv": _program_argv(), "memhound": __version__,
-            "executable": sys.executable, "prefixes": _prefixes()}
+            "executable": sys.executable, "prefixes": folders}
     session = Session(int(s["sample_bytes"]), int(s["max_frames"]),
                       epoch_on=str(s["epoch_on"]) or None, manual_epochs=bool(s["manual_epochs"]),
                       capture=str(s["capture"]), meta=meta)
@@ -125,7 +135,7 @@ def _begin() -> bool:
 
 
 def _census() -> "Optional[Dict[str, int]]":
-    from ..analysis.census import census
+    from .census import census
 
     try:
         return census()
@@ -154,12 +164,16 @@ def _at_exit() -> None:
     if session is None:
         return
     status, code = _status_at_exit()
+    saved_path = sys.path
     try:
+        sys.path = clean_path + [p for p in saved_path if p not in clean_path]
         from . import finish
 
         finish.finish(session, status, code, time.monotonic() - _t0, _settings, census_start)
     except BaseException as e:  # never change how the program ends
         _warn(f"the end-of-run analysis failed ({type(e).__name__}: {e})")
+    finally:
+        sys.path = saved_path
     if status == "interrupted":
         _keep_dying_of_sigint()
 
