@@ -82,6 +82,20 @@ class FrameRule:
         the innermost frame."""
         return self.user_site(tb) or (tb[0] if tb else Frame("<unknown>", 0, "<unknown>"))
 
+    def display(self, filename: str) -> str:
+        """A file as a report shows it: ``<stdlib>/…`` and ``<site-packages>/…``
+        for the interpreter's own, relative to the working folder when inside
+        it, else as it is."""
+        if not filename or filename.startswith("<"):
+            return filename
+        fn = os.path.normcase(os.path.abspath(filename))
+        for key, label in (("site", "<site-packages>"), ("stdlib", "<stdlib>")):
+            for d in _folders(self.prefixes.get(key, [])):
+                if fn.startswith(d):
+                    return label + "/" + fn[len(d):]
+        cwd = os.path.normcase(os.getcwd()) + os.sep
+        return fn[len(cwd):] if fn.startswith(cwd) else filename
+
     def is_runner_file(self, filename: str) -> bool:
         """Frames of what started the program (runpy for ``-m``, memhound's
         command line in a run that was not launched), the same for every site."""
