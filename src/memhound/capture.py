@@ -169,6 +169,8 @@ class Run:
             return None
         if state == "exited" and (p.exit_code is None or p.exit_code < 0):
             return None
+        if state == "signal" and p.status is not None:
+            return f"the program was {p.ended_how()}; partial run"  # it flushed as it ended
         if state == "signal":
             return (f"the program was {p.ended_how()}; the report covers its first"
                     f" {p.updated:.1f} s, up to its last flush")
