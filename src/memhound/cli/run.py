@@ -238,10 +238,11 @@ def _launch(args: argparse.Namespace, command: List[str], capture: str) -> int:
         retention=not args.no_retention, top=args.top, children=not args.no_children)
     argv = [sys.executable] + command
     try:
-        proc = subprocess.Popen(argv, env=env, preexec_fn=_die_with_launcher())
+        own_group = not _in_terminal_foreground()
+        proc = subprocess.Popen(argv, env=env, preexec_fn=_child_setup(own_group))
     except OSError as e:
         return fail(f"cannot start {sys.executable}: {e.strerror or e}")
-    status = _wait_passing_signals(proc)
+    status = _wait_passing_signals(proc, own_group)
     exit_code, signum = (None, -status) if status < 0 else (status, None)
     _record_exit(capture, proc.pid, exit_code, signum)
 
@@ -275,35 +276,61 @@ def _launch(args: argparse.Namespace, command: List[str], capture: str) -> int:
     return 0
 
 
-def _die_with_launcher() -> Any:
-    """A function for the child, between fork and exec: if memhound itself is
-    killed (kill -9 of the launcher), the program goes with it, as it would
-    have had it been run by python directly (Linux: PR_SET_PDEATHSIG)."""
+def _in_terminal_foreground() -> bool:
+    """memhound runs in the foreground of a terminal (which then sends Ctrl-C
+    and Ctrl-\\ to its whole process group)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _child_setup(own_group: bool) -> Any:
+    """A function for the child, between fork and exec.
+
+    - Away from a terminal's foreground (scripts, CI, services, ``timeout``),
+      the program gets a process group of its own, so that a signal sent to
+      memhound's group reaches it once, through memhound. In the foreground of
+      a terminal it stays in memhound's group, the terminal's foreground one,
+      so that it can read the terminal and gets Ctrl-C from it directly.
+    - If memhound itself is killed (kill -9 of the launcher), the program goes
+      with it, as it would have had it been run by python directly (Linux:
+      PR_SET_PDEATHSIG)."""
     import ctypes
 
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
+        prctl = None
     launcher = os.getpid()
     pr_set_pdeathsig = 1
 
-    def set_death_signal() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != launcher:  # memhound died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
+    def setup() -> None:
+        if own_group:
+            os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != launcher:  # memhound died before prctl took effect
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    return set_death_signal
+    return setup
 
 
 #: si_code of a signal the kernel sent (the terminal's Ctrl-C, Ctrl-\\).
 SI_KERNEL = 0x80
 
 
-def _wait_passing_signals(proc: "subprocess.Popen[bytes]") -> int:
-    """Wait for the program, passing on the signals sent to memhound alone.
-    A terminal sends Ctrl-C (SIGINT) and Ctrl-\\ (SIGQUIT) to the whole
-    foreground group, the program included: those are not passed on again.
+def _wait_passing_signals(proc: "subprocess.Popen[bytes]", own_group: bool) -> int:
+    """Wait for the program, passing on the signals memhound gets. When the
+    program shares memhound's group in a terminal's foreground, the terminal's
+    Ctrl-C (SIGINT) and Ctrl-\\ (SIGQUIT) reached it too: those are not passed
+    on again.
     The signals are taken synchronously (blocked, then sigtimedwait), so that
     memhound can tell who sent them; they are blocked only after the program
     has started, which therefore does not inherit the mask."""
@@ -315,7 +342,8 @@ def _wait_passing_signals(proc: "subprocess.Popen[bytes]") -> int:
             info = signal.sigtimedwait(wanted, 1.0)
             if info is None or info.si_signo == signal.SIGCHLD:
                 continue
-            if info.si_signo in (signal.SIGINT, signal.SIGQUIT) and info.si_code == SI_KERNEL:
+            if (not own_group and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
+                    and info.si_code == SI_KERNEL):
                 continue  # from the terminal: the program had it too
             try:
                 proc.send_signal(info.si_signo)
