@@ -78,8 +78,9 @@ def test_fork_during_flushes_keeps_every_capture_consistent(tmp_path):
         procs = db.execute("SELECT pid, ppid, status, flushes FROM process").fetchall()
     finally:
         db.close()
-    parents = [p for p in procs if p[1] == 0]
-    kids = [p for p in procs if p[1] != 0]
+    pids = {p[0] for p in procs}
+    parents = [p for p in procs if p[1] not in pids]  # its parent is the test
+    kids = [p for p in procs if p[1] in pids]
     assert len(parents) == 1 and parents[0][2] == "completed"
     # Every child that lived long enough to flush wrote its own process row; the
     # ones that finished recorded it.
