@@ -16,7 +16,10 @@ Python-level leak and RSS growth. With --compare it also runs tracemalloc snapsh
 diffs (two runs: a fifth of the iterations, then all; the line that grew most)
 and memray's leak report (if memray is installed) over the same scenarios.
 
-Usage: python scripts/acceptance.py [--compare] [--only NAME,...] [--python EXE] CORPUS
+Usage: python scripts/acceptance.py [--compare] [--only NAME,...] [--python EXE] [--scale F] CORPUS
+
+--scale F runs each scenario for F times its ``default_n`` iterations (given as
+its first argument): --scale 0.1 judges runs ten times shorter.
 """
 from __future__ import annotations
 
@@ -51,11 +54,13 @@ def loop_function(scenario: str) -> Optional[str]:
     return None
 
 
-def run_memhound(python: str, scenario: str, extra: List[str], timeout: float) -> Tuple[Optional[dict], float, str]:
+def run_memhound(python: str, scenario: str, extra: List[str], timeout: float,
+                 program_args: Tuple[str, ...] = ()) -> Tuple[Optional[dict], float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
         capture = os.path.join(tmp, "capture.db")  # not beside the scenario
-        cmd = [python, "-m", "memhound", "run", "--quiet", "-o", capture, "--json", out] + extra + [scenario]
+        cmd = ([python, "-m", "memhound", "run", "--quiet", "-o", capture, "--json", out] + extra
+               + [scenario, *program_args])
         t0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                            cwd=os.path.dirname(scenario))
@@ -224,6 +229,8 @@ def main() -> int:
     ap.add_argument("--no-epoch-on", action="store_true")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="run each scenario for its default_n times this (e.g. 0.1: ten times shorter)")
     args = ap.parse_args()
     names = sorted(d for d in os.listdir(args.corpus)
                    if os.path.isfile(os.path.join(args.corpus, d, "truth.json")))
@@ -235,7 +242,10 @@ def main() -> int:
         scenario = os.path.join(folder, "scenario.py")
         truth = json.load(open(os.path.join(folder, "truth.json")))
         row: Dict[str, object] = {"scenario": name, "leaks": truth["leaks"], "native": bool(truth.get("native"))}
-        report, dt, err = run_memhound(args.python, scenario, [], args.timeout)
+        n_arg: Tuple[str, ...] = ()
+        if args.scale is not None and truth.get("default_n"):
+            n_arg = (str(max(1, int(round(int(truth["default_n"]) * args.scale)))),)
+        report, dt, err = run_memhound(args.python, scenario, [], args.timeout, n_arg)
         row["plain"], row["plain_detail"] = score(report, truth, scenario)
         row["holder"] = score_holder(report, truth)
         row["retained_by"] = (report["leaks"][0].get("retained_by") if report and report["leaks"] else None)
@@ -244,7 +254,8 @@ def main() -> int:
             row["plain_detail"] = err
         func = None if args.no_epoch_on else loop_function(scenario)
         if func:
-            report, dt, err = run_memhound(args.python, scenario, ["--epoch-on", func], args.timeout)
+            report, dt, err = run_memhound(args.python, scenario, ["--epoch-on", func], args.timeout,
+                                           n_arg)
             row["epoch_on"], row["epoch_on_detail"] = score(report, truth, scenario)
             row["func"] = func
         if args.compare:
