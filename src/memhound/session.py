@@ -1,5 +1,5 @@
 """A tracking session for ``memhound run``: epochs (time windows that adapt to the
-run's length, or the returns of a named function), a timeline of RSS, C heap and
+run's length, or the completed calls of a named function), a timeline of RSS, C heap and
 tracked memory, and the capture file. The timeline, the time windows and the
 capture are kept by the core's background thread (C, no GIL); this module only
 starts and stops it."""
@@ -96,7 +96,8 @@ class Session:
     """Start tracking with epochs, a timeline and (with ``capture``) a capture
     file; :meth:`finish` returns the result.
 
-    ``epoch_on``: a function spec whose every return closes an epoch; otherwise
+    ``epoch_on``: a function spec whose every completed call (return or raise,
+    not a yield or an await) ends a unit of work; otherwise
     epochs are time windows of ``window`` seconds. Whenever ``max_epochs`` is
     reached the core merges epochs pairwise and doubles the units (windows, calls)
     per epoch, so a 2-second run and a 2-hour run both end with between
