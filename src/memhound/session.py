@@ -132,7 +132,11 @@ class Session:
         global _active, _fork_hook
         if self.epoch_on is not None and not self._claim_monitoring_tool():
             self._fall_back_to_time_epochs()
-        tracker.start(self.sample_bytes, self.max_frames)
+        try:
+            tracker.start(self.sample_bytes, self.max_frames)
+        except BaseException:
+            self._release_monitoring_tool()
+            raise
         _core.set_max_epochs(self.max_epochs)
         self._t0 = time.monotonic()
         snap_totals = _core.totals()
