@@ -210,61 +210,94 @@ def plain(i):
     return [i] * 10
 
 
-def _count(spec, body):
-    s = Session(epoch_on=spec, max_epochs=0)
-    s.start()
-    try:
-        body()
-    finally:
-        result = s.finish()
-    return result.function_epochs
+def body_plain():
+    for i in range(37):
+        plain(i)
 
 
-def test_epoch_on_counts_plain_calls():
-    assert _count("plain", lambda: [plain(i) for i in range(37)]) == 37
+def body_generator():
+    for _ in range(20):
+        for _item in produce(100):
+            pass
+    g = produce(100)  # closed half-way: not a completed call
+    next(g)
+    g.close()
+    del g
 
 
-def test_epoch_on_counts_a_generator_once_per_call_not_per_yield():
-    def body():
-        for _ in range(20):
-            for _item in produce(100):
-                pass
-        g = produce(100)  # closed half-way: not a completed call
-        next(g)
-        g.close()
-        del g
-    assert _count("produce", body) == 20
-
-
-def test_epoch_on_counts_a_coroutine_once_per_call_not_per_await():
+def body_coroutine():
     async def main():
         for i in range(50):
             await handle_async(i)
-    assert _count("handle_async", lambda: asyncio.run(main())) == 50
+    asyncio.run(main())
+
+
+def body_raising():
+    for i in range(100):
+        try:
+            handle_raising(i)
+        except ValueError:
+            pass
+
+
+def body_methods():
+    a, b = A(), B()
+    for _ in range(10):
+        a.step()
+        for _ in range(100):
+            b.step()
+
+
+COUNT = """
+import sys
+sys.path[:0] = [{here!r}, {tests!r}]
+import {module} as m
+from memhound.session import Session
+s = Session(epoch_on=sys.argv[1], max_epochs=0)
+s.start()
+try:
+    getattr(m, sys.argv[2])()
+finally:
+    print(s.finish().function_epochs)
+"""
+
+
+def _count(spec, body):
+    """Completed calls counted by --epoch-on `spec` while `body` runs, in a
+    fresh process (sys.monitoring's instrumentation of code objects would
+    otherwise change what later tests in this process see allocated)."""
+    here = os.path.dirname(THIS_FILE)
+    module = os.path.splitext(os.path.basename(THIS_FILE))[0]
+    r = run_python(COUNT.format(here=here, tests=os.path.dirname(here), module=module),
+                   spec, body.__name__)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[-1])
+
+
+MODULE = os.path.splitext(os.path.basename(THIS_FILE))[0]
+
+
+def test_epoch_on_counts_plain_calls():
+    assert _count("plain", body_plain) == 37
+
+
+def test_epoch_on_counts_a_generator_once_per_call_not_per_yield():
+    assert _count("produce", body_generator) == 20
+
+
+def test_epoch_on_counts_a_coroutine_once_per_call_not_per_await():
+    assert _count("handle_async", body_coroutine) == 50
 
 
 def test_epoch_on_counts_calls_that_raise():
-    def body():
-        for i in range(100):
-            try:
-                handle_raising(i)
-            except ValueError:
-                pass
-    assert _count("handle_raising", body) == 100
+    assert _count("handle_raising", body_raising) == 100
 
 
 def test_epoch_on_class_method_matches_only_that_class():
-    a, b = A(), B()
-
-    def body():
-        for _ in range(10):
-            a.step()
-            for _ in range(100):
-                b.step()
-    assert _count("A.step", body) == 10
-    assert _count(f"{__name__}:A.step", body) == 10
-    assert _count("other_module:A.step", body) == 0
-    assert _count("step", body) == 1010
+    assert _count("A.step", body_methods) == 10
+    assert _count(f"{MODULE}:A.step", body_methods) == 10
+    assert _count("other_module:A.step", body_methods) == 0
+    assert _count("step", body_methods) == 1010
 
 
 # --------------------------------------------------------------------------
