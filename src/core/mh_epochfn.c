@@ -127,7 +127,11 @@ static int qualname_matches(PyCodeObject *co, PyFrameObject *frame)
             next = PyObject_GetAttrString(obj, "__func__");
         } else if (PyFunction_Check(obj)) {
             if (PyFunction_GET_CODE(obj) == (PyObject *)co) {
-                return 1;
+                /* An inherited method is found through a subclass too, but its
+                 * qualified name is its own class's (as co_qualname from 3.11). */
+                PyObject *qn = ((PyFunctionObject *)obj)->func_qualname;
+                return qn != NULL && PyUnicode_Check(qn) &&
+                       PyUnicode_Compare(qn, epoch_qualname) == 0;
             }
             PyObject *d = ((PyFunctionObject *)obj)->func_dict;
             next = d ? PyDict_GetItemString(d, "__wrapped__") : NULL;

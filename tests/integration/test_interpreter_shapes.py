@@ -206,6 +206,10 @@ class B:
         return [1] * 100
 
 
+class C(A):
+    """Inherits A.step: its calls through C are A.step's."""
+
+
 def plain(i):
     return [i] * 10
 
@@ -246,6 +250,13 @@ def body_methods():
         a.step()
         for _ in range(100):
             b.step()
+
+
+def body_inherited():
+    for _ in range(5):
+        C().step()
+    for _ in range(3):
+        A().step()
 
 
 COUNT = """
@@ -298,6 +309,11 @@ def test_epoch_on_class_method_matches_only_that_class():
     assert _count(f"{MODULE}:A.step", body_methods) == 10
     assert _count("other_module:A.step", body_methods) == 0
     assert _count("step", body_methods) == 1010
+
+
+def test_epoch_on_inherited_method_is_its_own_class_method():
+    assert _count("A.step", body_inherited) == 8
+    assert _count("C.step", body_inherited) == 0
 
 
 # --------------------------------------------------------------------------
