@@ -216,12 +216,14 @@ static uint64_t flush(mh_capture_t *c)
     return held;
 }
 
+/* The thread; `arg` is non-NULL for a thread resumed after a pause, whose
+ * first flush waits a whole period (a fork storm must not flush per fork). */
 static void *run(void *arg)
 {
-    (void)arg;
     mh_tls.ignored = 1; /* Nothing this thread allocates is the program's. */
     uint64_t now = now_ns();
-    uint64_t next_tick = now, next_window = now + bg.cfg.window_ns, next_flush = now;
+    uint64_t next_tick = now, next_window = now + bg.cfg.window_ns;
+    uint64_t next_flush = arg != NULL ? now + bg.cfg.flush_ns : now;
     uint64_t heap_due = 0;
     int64_t heap = -1;
     for (;;) {
@@ -273,15 +275,16 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* Create the thread (bg.lock held). Returns 0 or pthread_create's error; a
- * resumed thread is told apart from a new one by nothing: run() starts its
- * clocks afresh, the ring and the capture carry on. */
-static int spawn_locked(void)
+/* Create the thread (bg.lock held), new or `resumed` after a pause (the ring
+ * and the capture carry on; run() starts its clocks afresh). Returns 0 or
+ * pthread_create's error. */
+static int spawn_locked(int resumed)
 {
+    static char resumed_mark;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    int rc = pthread_create(&bg.thread, &attr, run, NULL);
+    int rc = pthread_create(&bg.thread, &attr, run, resumed ? &resumed_mark : NULL);
     pthread_attr_destroy(&attr);
     if (rc == 0) {
         bg.paused = 0;
@@ -321,7 +324,7 @@ int mh_bg_start(const mh_bg_config_t *cfg, mh_capture_t *capture)
     bg.peak_rss = 0;
     bg.err[0] = '\0';
     bg.paused = 0;
-    int rc = spawn_locked();
+    int rc = spawn_locked(0);
     if (rc != 0) {
         bg.capture = NULL;
         pthread_mutex_unlock(&bg.lock);
@@ -342,7 +345,7 @@ mh_capture_t *mh_bg_stop(void)
         pthread_mutex_unlock(&bg.lock);
         return NULL;
     }
-    if (bg.paused && spawn_locked() != 0) {
+    if (bg.paused && spawn_locked(1) != 0) {
         /* No thread to do the last flush: the capture keeps its last one. */
         bg.paused = 0;
         bg.running = 0;
@@ -392,7 +395,7 @@ int mh_bg_resume(void)
     pthread_mutex_lock(&bg.lock);
     int rc = 0;
     if (bg.paused && bg.running && !bg.stop) {
-        rc = spawn_locked() == 0 ? 1 : MH_ENOMEM;
+        rc = spawn_locked(1) == 0 ? 1 : MH_ENOMEM;
         if (rc < 0) {
             snprintf(bg.err, sizeof bg.err, "cannot restart memhound's thread after fork");
         }
