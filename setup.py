@@ -6,6 +6,7 @@ import glob
 import os
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 cflags = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
           "-Wno-unused-parameter", "-Wno-missing-field-initializers",
@@ -31,7 +32,22 @@ if not _have_sqlite_headers():
     raise SystemExit("memhound: building the core needs SQLite's headers (sqlite3.h): "
                      "install libsqlite3-dev (Debian, Ubuntu) or sqlite-devel (Fedora)")
 
+class build_py_with_pth(build_py):
+    """Also put memhound.pth at the top of site-packages: the start-up hook
+    that switches tracking on in every Python process of a program run by
+    ``memhound run`` (it does nothing unless MEMHOUND_CONFIG is set)."""
+
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join("src", "memhound", "memhound.pth"),
+                       os.path.join(self.build_lib, "memhound.pth"), preserve_mode=False)
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "memhound.pth")]
+
+
 setup(
+    cmdclass={"build_py": build_py_with_pth},
     ext_modules=[
         Extension(
             "memhound._core",

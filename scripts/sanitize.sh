@@ -5,7 +5,9 @@
 #   scripts/sanitize.sh [--in-place] [PYTHON] [-- PYTEST_ARGS...]
 #
 #   PYTHON         interpreter to build and test with (default: $PYTHON, else
-#                  python3); it needs setuptools and pytest.
+#                  python3). Nothing needs to be installed in it: the script
+#                  makes its own virtual environment from it, with setuptools,
+#                  pytest and memhound's dependencies (rich, Jinja2).
 #   --in-place     build in the working tree instead of a throwaway copy, and
 #                  rebuild it without sanitizers when done (also on failure or
 #                  Ctrl-C). The default, a copy, never touches the working
@@ -13,8 +15,10 @@
 #   PYTEST_ARGS    passed to pytest (e.g. -x, -k fork).
 #
 # What it does:
-#   1. Copies the project (without .git, build/, compiled modules) into a
-#      temporary directory, or uses the working tree with --in-place.
+#   1. Makes a virtual environment from PYTHON in a temporary directory and
+#      installs what the build and the tests need (pip). Copies the project
+#      (without .git, build/, compiled modules) there too, or uses the working
+#      tree with --in-place.
 #   2. Builds memhound._core with MEMHOUND_SANITIZE=1 (setup.py adds
 #      -fsanitize=address,undefined -fno-sanitize-recover=undefined) and checks
 #      that the module really is instrumented.
@@ -38,7 +42,7 @@
 #
 # Exit status: 0 when every run passed and no sanitizer report was written;
 # 1 when a test failed or any report was written (the reports are printed);
-# 2 on a setup problem (no compiler, no libasan, build failure).
+# 2 on a setup problem (no compiler, no libasan, no venv or pip, build failure).
 set -u -o pipefail
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -84,7 +88,7 @@ normal_build() {
 
 cleanup() {
     local rc=$?
-    if [ "$IN_PLACE" = 1 ]; then
+    if [ "$IN_PLACE" = 1 ] && [ "$BUILT" = 1 ]; then
         echo "== restoring the normal (unsanitized) build in $REPO"
         if ! normal_build; then
             cat "$SCRATCH/restore.log" >&2
@@ -95,8 +99,26 @@ cleanup() {
     rm -rf "$SCRATCH"
     exit $rc
 }
+BUILT=0  # set once the working tree's module may have been rebuilt (--in-place)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Step 1: a virtual environment with what the build and the tests import
+# (pyproject.toml's build requirement, dependencies and test extra), so that
+# the interpreter itself needs none of them.
+echo "== making a virtual environment from $PY"
+if ! "$PY" -m venv "$SCRATCH/venv" >"$SCRATCH/venv.log" 2>&1; then
+    cat "$SCRATCH/venv.log" >&2
+    echo "sanitize.sh: cannot make a virtual environment with $PY (on Debian: apt-get install python3-venv)" >&2
+    exit 2
+fi
+if ! "$SCRATCH/venv/bin/python" -m pip install -q setuptools pytest 'rich>=12' 'Jinja2>=3.0' \
+        >>"$SCRATCH/venv.log" 2>&1; then
+    cat "$SCRATCH/venv.log" >&2
+    echo "sanitize.sh: pip could not install setuptools, pytest, rich and Jinja2" >&2
+    exit 2
+fi
+PY="$SCRATCH/venv/bin/python"
 
 if [ "$IN_PLACE" = 1 ]; then
     WORK="$REPO"
@@ -108,6 +130,7 @@ else
         | (cd "$WORK" && tar xf -) || { echo "sanitize.sh: copy failed" >&2; exit 2; }
 fi
 
+BUILT=1
 echo "== building memhound._core with ASan+UBSan in $WORK ($("$PY" -c 'import sys; print(sys.version.split()[0])'))"
 if ! (cd "$WORK" && MEMHOUND_SANITIZE=1 "$PY" setup.py -q build_ext --inplace --force) \
         >"$SCRATCH/build.log" 2>&1; then

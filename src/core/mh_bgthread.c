@@ -226,6 +226,9 @@ static void *run(void *arg)
     uint64_t next_flush = arg != NULL ? now + bg.cfg.flush_ns : now;
     uint64_t heap_due = 0;
     int64_t heap = -1;
+    /* The first flushes come sooner (1/16 of the period, doubling up to it), so
+     * a short run killed by a signal still leaves most of itself behind. */
+    uint64_t flush_gap = bg.cfg.flush_ns / 16 ? bg.cfg.flush_ns / 16 : bg.cfg.flush_ns;
     for (;;) {
         pthread_mutex_lock(&bg.lock);
         while (!bg.stop && (now = now_ns()) < next_tick) {
@@ -256,7 +259,8 @@ static void *run(void *arg)
         if (bg.capture != NULL && now >= next_flush) {
             uint64_t held = flush(bg.capture);
             uint64_t wait = held * FLUSH_DUTY;
-            next_flush = now + (wait > bg.cfg.flush_ns ? wait : bg.cfg.flush_ns);
+            next_flush = now + (wait > flush_gap ? wait : flush_gap);
+            flush_gap = flush_gap * 2 < bg.cfg.flush_ns ? flush_gap * 2 : bg.cfg.flush_ns;
         }
         next_tick += bg.cfg.tick_ns;
         if (next_tick < now) {
@@ -461,6 +465,16 @@ void mh_bg_error(char *buf, size_t cap)
     pthread_mutex_lock(&bg.lock);
     snprintf(buf, cap, "%s", bg.err);
     pthread_mutex_unlock(&bg.lock);
+}
+
+void mh_bg_forget_after_fork(void)
+{
+    if (!bg.inited || !bg.restart_in_child) {
+        return;
+    }
+    bg.restart_in_child = 0;
+    mh_capture_close(bg.capture); /* Memory only: no connection is ever kept open. */
+    bg.capture = NULL;
 }
 
 int mh_bg_after_fork(double started_unix, char *err, size_t err_cap)

@@ -67,4 +67,8 @@ void mh_bg_error(char *buf, size_t cap);
  * started) or a negative code with the reason in err. */
 int mh_bg_after_fork(double started_unix, char *err, size_t err_cap);
 
+/* In a forked child that starts a run of its own instead (mh_bg_start with a
+ * new capture): drop what the parent's thread left. */
+void mh_bg_forget_after_fork(void);
+
 #endif

@@ -105,7 +105,7 @@ static PyObject *core_bg_start(PyObject *self, PyObject *args)
     if (path != NULL) {
         char err[512];
         Py_BEGIN_ALLOW_THREADS
-        c = mh_capture_open(path, (long)getpid(), 0, meta, started, mh_pyframes_describe, err,
+        c = mh_capture_open(path, (long)getpid(), (long)getppid(), meta, started, mh_pyframes_describe, err,
                             sizeof err);
         Py_END_ALLOW_THREADS
         if (c == NULL) {
@@ -220,6 +220,12 @@ static PyObject *core_bg_resume_later(PyObject *self, PyObject *caller)
         Py_CLEAR(fork_caller);
         mh_bg_resume(); /* The queue is full: better a warning than no thread. */
     }
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_bg_forget_after_fork(PyObject *self, PyObject *unused)
+{
+    mh_bg_forget_after_fork();
     Py_RETURN_NONE;
 }
 
@@ -1193,6 +1199,9 @@ static PyMethodDef methods[] = {
     {"bg_resume_later", core_bg_resume_later, METH_O,
      "bg_resume_later(caller_frame): restart the paused thread once os.fork() has returned "
      "to caller_frame (main thread, next check of the eval loop)."},
+    {"bg_forget_after_fork", core_bg_forget_after_fork, METH_NOARGS,
+     "bg_forget_after_fork(): in a forked child about to start its own run, drop the "
+     "parent's thread state."},
     {"bg_status", core_bg_status, METH_NOARGS,
      "bg_status() -> dict(running, peak_rss, error)."},
     {"timeline", core_timeline, METH_NOARGS,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from .session import SessionResult
+from .result import SessionResult
 from .snapshot import Snapshot, _pack_rows
 
 #: The newest capture schema this version reads.
@@ -55,6 +55,9 @@ class Process:
     result: Dict[str, Any]
     row: Dict[str, Any] = field(repr=False)
 
+    #: The signal that ended the process, if the launcher saw one.
+    signal: Optional[int] = None
+
     @property
     def finished(self) -> bool:
         return self.status is not None
@@ -70,15 +73,65 @@ class Process:
             return False
         except PermissionError:
             pass
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                if f.read().rpartition(b")")[2].split()[:1] in ([b"Z"], [b"X"]):
+                    return False  # dead, not yet reaped
+        except OSError:
+            pass
         return time.time() - (self.started + self.updated) < 30.0
 
     @property
     def state(self) -> str:
-        """"completed", "exited", "raised", "interrupted", "stopped", "running"
-        (still being written) or "killed" (ended without recording its end)."""
+        """How the process ended: "exited" (with ``exit_code``; -1 or None when
+        unknown), "raised", "interrupted", "signal" (killed by ``signal``),
+        "os._exit", "exec", "completed" or "stopped" (API runs), "running" (still
+        being written) or "killed" (ended without recording its end)."""
+        if self.signal is not None:
+            return "signal"
         if self.status is not None:
             return self.status
         return "running" if self.alive else "killed"
+
+    @property
+    def complete(self) -> bool:
+        """The run ended normally with status 0: the report covers all of it."""
+        return self.state == "completed" or (self.state == "exited" and self.exit_code == 0)
+
+    def ended_how(self) -> str:
+        """How the process ended, in words."""
+        state, code = self.state, self.exit_code
+        known = code is not None and code >= 0
+        if state == "completed":
+            return "exited with code 0"
+        if state == "exited":
+            return f"exited with code {code}" if known else "exited"
+        if state == "signal":
+            if self.status == "interrupted":
+                return f"interrupted by {_signal_name(self.signal or 0)} (KeyboardInterrupt)"
+            return f"killed by {_signal_name(self.signal or 0)}"
+        if state == "raised":
+            return "raised an exception" + (f" (exit code {code})" if known else "")
+        if state == "interrupted":
+            return "interrupted (KeyboardInterrupt)"
+        if state == "os._exit":
+            return f"os._exit({code})" if code is not None else "os._exit"
+        if state == "exec":
+            return "replaced itself by exec"
+        if state == "running":
+            return "still running"
+        if state == "killed":
+            return "ended without closing the capture (killed, or out of memory)"
+        return state
+
+
+def _signal_name(signum: int) -> str:
+    import signal as _signal
+
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 @dataclass
@@ -99,25 +152,31 @@ class Run:
 
     @property
     def complete(self) -> bool:
-        p = self.process
-        return p.status == "completed" or (p.status == "exited" and p.exit_code == 0)
+        return self.process.complete
 
     def partial_note(self) -> Optional[str]:
         """Why this report covers less than a whole run, or None."""
         p = self.process
         state = p.state
+        if p.flushes < 1 and state not in ("running",):
+            return f"the process {p.pid} {p.ended_how()} before memhound recorded anything"
         if state == "running":
             return f"the process {p.pid} is still running; the report covers its first {p.updated:.1f} s"
         if state == "killed":
             return (f"the process {p.pid} ended without closing the capture (killed, or out of memory);"
                     f" the report covers its first {p.updated:.1f} s, up to its last flush")
-        if state == "exited" and p.exit_code == 0:
+        if p.complete or state in ("completed", "stopped"):
             return None
-        if state in ("exited", "raised", "interrupted"):
-            how = {"exited": f"exited with code {p.exit_code}", "raised": "raised an exception",
-                   "interrupted": "was interrupted"}[state]
-            return f"the program {how}; partial run"
-        return None
+        if state == "exited" and (p.exit_code is None or p.exit_code < 0):
+            return None
+        if state == "signal" and p.status is not None:
+            return f"the program was {p.ended_how()}; partial run"  # it flushed as it ended
+        if state == "signal":
+            return (f"the program was {p.ended_how()}; the report covers its first"
+                    f" {p.updated:.1f} s, up to its last flush")
+        if state in ("os._exit", "exec"):
+            return None  # flushed as it went: the report covers all of it
+        return f"the program {p.ended_how()}; partial run"
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -226,17 +285,37 @@ class Capture:
             rows = [dict(zip(names, r)) for r in cur.fetchall()]
         except (sqlite3.Error, ValueError) as e:
             raise CaptureError(f"{self.path} is corrupt or truncated ({e})") from None
+        exits = self._exit_notes()
         out = []
         for r in rows:
             out.append(Process(
-                pid=_int(r["pid"], "pid", 1, 1 << 31), ppid=_int(r["ppid"], "ppid", 0, 1 << 31),
+                pid=_int(r["pid"], "pid", -(1 << 40), 1 << 31), ppid=_int(r["ppid"], "ppid", 0, 1 << 31),
                 started=_finite(r["started"], "started"), meta=_json(r["meta"], "meta"),
                 updated=_finite(r["updated"], "updated") if r["updated"] is not None else 0.0,
                 flushes=_int(r["flushes"] or 0, "flushes"),
                 status=r["status"] if isinstance(r["status"], str) else None,
-                exit_code=r["exit_code"] if isinstance(r["exit_code"], int) else None,
+                # -1: the process could not know its exit code (see docs/capture.md).
+                exit_code=(r["exit_code"] if isinstance(r["exit_code"], int) and r["exit_code"] >= 0
+                           else None),
                 ended=_finite(r["ended"], "ended") if r["ended"] is not None else None,
                 result=_json(r["result"], "result"), row=r))
+            _apply_exit(out[-1], exits.get(out[-1].pid))
+        return out
+
+    def _exit_notes(self) -> Dict[int, Dict[str, Any]]:
+        """What the launcher saw of how the processes it started ended (note
+        "exit"): {"exit_code": N} or {"signal": N}."""
+        if not self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                " AND name = 'note'").fetchone():
+            return {}
+        out: Dict[int, Dict[str, Any]] = {}
+        for pid, value in self._db.execute("SELECT pid, value FROM note WHERE key = 'exit'"):
+            try:
+                doc = json.loads(value)
+            except (TypeError, ValueError):
+                raise CaptureError("garbled value in the capture (note 'exit')") from None
+            if isinstance(pid, int) and isinstance(doc, dict):
+                out[pid] = doc
         return out
 
     def process(self, pid: Optional[int] = None) -> Process:
@@ -244,8 +323,7 @@ class Capture:
         if not procs:
             raise CaptureError(f"{self.path} holds no process yet (the run had not started writing)")
         if pid is None:
-            roots = [p for p in procs if p.ppid == 0] or procs
-            return roots[0]
+            return roots(procs)[0]
         for p in procs:
             if p.pid == pid:
                 return p
@@ -266,8 +344,6 @@ class Capture:
         db = self._db
         pid = proc.pid
         r = proc.row
-        if proc.flushes < 1:
-            raise CaptureError(f"{self.path}: process {pid} has not flushed anything yet")
         n_stacks = _int(r["stacks"] or 0, "stacks", 0, _MAX_STACKS)
         epoch = _int(r["epoch"] or 0, "epoch", 0, _MAX_EPOCHS)
         meta = proc.meta
@@ -330,6 +406,10 @@ class Capture:
             if e <= epoch:
                 epochs[e] = _finite(start, "epoch start")
         snap = Snapshot((totals, _pack_rows(sites), _pack_rows(cohorts), stacks, epochs))
+        prefixes = meta.get("prefixes")
+        if isinstance(prefixes, dict) and all(
+                isinstance(v, list) and all(isinstance(d, str) for d in v) for v in prefixes.values()):
+            snap.prefixes = prefixes  # the frame rule of the interpreter that ran it
         # Timeline, thinned to what a report shows.
         points = []
         for t, rss, tracked, heap in db.execute(
@@ -367,6 +447,42 @@ class Capture:
         return Run(path=self.path, process=proc, result=result, argv=argv,
                    duration=_finite(duration, "duration"), python=str(meta.get("python", "")),
                    version=str(meta.get("memhound", "")), notes=notes)
+
+
+from .config import PID_SPAN  # noqa: E402
+
+
+def real_pid(pid: int) -> int:
+    """The operating system's pid of a process row (images set aside by exec
+    have keys of their own)."""
+    return pid if pid > 0 else (-pid) % PID_SPAN
+
+
+def roots(procs: List[Process]) -> List[Process]:
+    """The processes whose parent did not write to the capture (the program
+    that memhound run started comes first; an image that exec'd comes after
+    the one it became), or all if there is none."""
+    pids = {p.pid for p in procs}
+    found = [p for p in procs if p.ppid not in pids] or procs
+    return [p for p in found if p.pid > 0] + [p for p in found if p.pid <= 0]
+
+
+def _apply_exit(proc: Process, doc: Optional[Dict[str, Any]]) -> None:
+    """Merge the launcher's view of how the process ended into its row."""
+    if not doc:
+        return
+    sig = doc.get("signal")
+    code = doc.get("exit_code")
+    if isinstance(sig, int) and not isinstance(sig, bool) and 0 < sig < 128:
+        proc.signal = sig
+        if proc.status is None:
+            proc.status = "signal"
+    elif isinstance(code, int) and not isinstance(code, bool):
+        proc.exit_code = code
+        if proc.status in (None, "completed", "exited"):
+            # A process whose end was not recorded, but whose status is known,
+            # ended by a way memhound could not see (a C exit()): "exited".
+            proc.status = "completed" if code == 0 and proc.status is not None else "exited"
 
 
 def write_notes(path: str, pid: int, notes: Dict[str, Any]) -> Optional[str]:

@@ -1,24 +1,30 @@
-"""A tracking session for ``memhound run``: epochs (time windows that adapt to the
-run's length, or the completed calls of a named function), a timeline of RSS, C heap and
-tracked memory, and the capture file. The timeline, the time windows and the
-capture are kept by the core's background thread (C, no GIL); this module only
-starts and stops it."""
+"""A tracking session, as the program side of ``memhound run`` starts it in the
+program's own process: epochs (time windows that adapt to the run's length, or
+the completed calls of a named function), a timeline of RSS, C heap and tracked memory,
+and the capture file. The timeline, the time windows and the capture are kept by
+the core's background thread (C, no GIL); this module only starts and stops it.
+
+It runs inside the user's program, so it imports only small modules the
+interpreter nearly always has (no json, typing, dataclasses or re)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
 
 from . import _core, tracker
-from .snapshot import Snapshot
 
-def parse_function_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    from .result import SessionResult
+
+
+def parse_function_spec(spec: str) -> "Tuple[str, Optional[str], Optional[str]]":
     """``name``, ``qualname`` or ``module:qualname`` -> (name, qualname, module)."""
-    module: Optional[str] = None
+    module: "Optional[str]" = None
     if ":" in spec:
         module, _, spec = spec.partition(":")
         module = module or None
@@ -29,25 +35,34 @@ def parse_function_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
     return name, qualname, module
 
 
-@dataclass
-class SessionResult:
-    snapshot: Snapshot
-    timeline: List[Tuple[float, int, float, Optional[int]]]  # (t, rss, tracked, heap)
-    epoch_kind: str  # "time", "function" or "manual"
-    units_per_epoch: float
-    epoch_seconds: float
-    function_epochs: int = 0
-    peak_rss: int = 0
-    final_rss: int = 0
-    notes: List[str] = field(default_factory=list)
-    #: The capture file, and the error that stopped it from being written, if any.
-    capture: Optional[str] = None
-    capture_error: Optional[str] = None
+def to_json(value: "Any") -> str:
+    """JSON text of a value made of dicts, lists, str, int, float, bool and None,
+    written without the json module, which imports re."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else "null"
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_quote(str(k))}: {to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-_active: Optional["Session"] = None
+# The json module's own C escaper (json itself would import re).
+from _json import encode_basestring_ascii as _quote  # noqa: E402
+
+
+
+_active: "Optional[Session]" = None
 _fork_hook = False
-_fork_caller: Any = None  # the frame that called os.fork() while the thread is paused
+_fork_caller: "Any" = None  # the frame that called os.fork() while the thread is paused
 
 #: From 3.12, os.fork() warns (DeprecationWarning) when the parent has more than
 #: one OS thread, counted in the parent after the after-fork hooks have run.
@@ -80,12 +95,17 @@ def _after_fork_in_parent() -> None:
         _core.bg_resume_later(caller)
 
 
+
 def _after_fork_in_child() -> None:
     """A forked child keeps tracking; its own background thread writes the
-    child's rows, under its pid, to the same capture."""
+    child's rows, under its pid, to the same capture. A session with an
+    ``on_fork_child`` handler (memhound run's program side) does its own."""
     global _fork_caller
     _fork_caller = None
     if _active is None or not _core.is_tracking():
+        return
+    if _active.on_fork_child is not None:
+        _active.on_fork_child()
         return
     err = _core.bg_after_fork(time.time())
     if err:
@@ -123,7 +143,9 @@ class Session:
         self._monitoring_tool: Optional[int] = None
         self._hits = 0
         self._epoch_spec = epoch_on
-        self.notes: List[str] = []
+        self.notes: "List[str]" = []
+        #: Called in a forked child instead of continuing this session there.
+        self.on_fork_child: "Optional[Callable[[], None]]" = None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -146,7 +168,7 @@ class Session:
         meta.update(self.meta)
         try:
             _core.bg_start(self.tick, self.window if self.kind == "time" else 0.0,
-                           self.flush_every, self.capture, json.dumps(meta), time.time())
+                           self.flush_every, self.capture, to_json(meta), time.time())
         except BaseException:
             self._release_monitoring_tool()
             tracker.stop()
@@ -164,18 +186,13 @@ class Session:
         return _core.timeline_last()
 
     def finish(self, status: str = "completed", exit_code: int = 0,
-               duration: Optional[float] = None) -> SessionResult:
+               duration: "Optional[float]" = None) -> "SessionResult":
         """Stop tracking; record in the capture how the program ended."""
         global _active
         _core.ignore_thread(True)  # memhound's own work from here on is not the program's
-        hits = self._unwatch_function() if self.epoch_on is not None else 0
-        totals = _core.totals()
-        stride = float(totals.get("stride", 1))
-        units = stride if self.kind != "time" else 1.0
-        end = {"function_epochs": hits, "units_per_epoch": units,
-               "epoch_seconds": self.window * stride,
-               "duration": duration if duration is not None else time.monotonic() - self._t0}
-        err = _core.bg_stop(status, exit_code, json.dumps(end))
+        from .result import SessionResult
+
+        err, units, stride, hits = self._stop_background(status, exit_code, duration)
         bg = _core.bg_status()
         timeline = _core.timeline()
         snap = tracker.snapshot()
@@ -190,6 +207,39 @@ class Session:
             peak_rss=int(bg["peak_rss"]), final_rss=timeline[-1][1] if timeline else 0,
             capture=self.capture, capture_error=err, notes=list(self.notes),
         )
+
+    def _stop_background(self, status: str, exit_code: int,
+                         duration: "Optional[float]") -> "Tuple[Optional[str], float, float, int]":
+        """Stop watching epochs and the background thread (a last flush) and
+        record the end: (capture error, units per epoch, stride, calls seen)."""
+        hits = self._unwatch_function() if self.epoch_on is not None else 0
+        totals = _core.totals()
+        stride = float(totals.get("stride", 1))
+        units = stride if self.kind != "time" else 1.0
+        end = {"function_epochs": hits, "units_per_epoch": units,
+               "epoch_seconds": self.window * stride,
+               "duration": duration if duration is not None else time.monotonic() - self._t0}
+        return _core.bg_stop(status, exit_code, to_json(end)), units, stride, hits
+
+    def abandon(self, status: str, exit_code: int, duration: "Optional[float]" = None) -> None:
+        """The process image is about to go (os._exit, exec): a last flush and
+        the end recorded, nothing else. Tracking goes on until it goes."""
+        global _active
+        _core.ignore_thread(True)
+        self._stop_background(status, exit_code, duration)
+        _active = None
+
+    def forget_in_child(self) -> None:
+        """In a forked child: drop what the parent's session left (its thread's
+        state, its tables) and stop tracking, so that the child can start a run
+        of its own."""
+        global _active
+        if self.epoch_on is not None:
+            self._unwatch_function()
+        _core.bg_forget_after_fork()
+        if _core.is_tracking():
+            tracker.stop()
+        _active = None
 
     # -- --epoch-on ----------------------------------------------------------
     #

@@ -189,8 +189,10 @@ def test_run_facts_describe_this_run(leak_run):
     report = leak_run.report
     assert report["argv"] == [str(PROGRAMS / "json_leak.py"), "300"]
     assert report["python"] == platform.python_version()
-    # memhound runs the program in its own process.
-    assert report["pid"] == leak_run.pid
+    # The program runs as itself, in a process of its own that memhound started.
+    assert report["pid"] != leak_run.pid
+    assert report["processes"][0]["pid"] == report["pid"]
+    assert report["processes"][0]["ppid"] == leak_run.pid
     assert 0 < report["duration_s"] <= leak_run.wall
     assert report["mode"]["sample_bytes"] == RUN_SAMPLE_BYTES  # memhound run's default
     assert report["epochs"]["kind"] == "time"
@@ -273,4 +275,5 @@ def test_fail_on_leak_exits_0_without_a_leak(clean_run):
 
 def test_program_status_is_reported_for_a_completed_run(clean_run):
     program = clean_run.report.get("program")
-    assert program == {"status": "completed", "exit_code": 0, "complete": True}
+    assert program == {"status": "completed", "exit_code": 0, "complete": True,
+                       "signal": None, "ended": "exited with code 0"}

@@ -115,11 +115,22 @@ def test_bad_options_are_one_line_and_exit_2_without_running(tmp_path, options):
     assert proc.stdout == b""
 
 
-@pytest.mark.parametrize("module", ["no_such_module_for_memhound", "mh_demo_pkg.no_such_sub"])
-def test_missing_module_is_one_line_and_exit_2(tmp_path, module):
+def test_missing_module_is_one_line_and_exit_2(tmp_path):
+    module = "no_such_module_for_memhound"
     proc = memhound_run("-m", module, cwd=tmp_path, extra_path=PROGRAMS)
     line = assert_one_line_error(proc)
     assert module in line
+
+
+def test_missing_submodule_is_pythons_to_say(tmp_path):
+    """Finding a submodule imports its package, which is the program's first
+    act: python says it is missing, exactly as without memhound."""
+    module = "mh_demo_pkg.no_such_sub"
+    plain = plain_python("-m", module, cwd=tmp_path, extra_path=PROGRAMS)
+    proc = memhound_run("-q", "--no-capture", "-m", module, cwd=tmp_path, extra_path=PROGRAMS)
+    assert proc.returncode == plain.returncode == 1
+    assert proc.stderr == plain.stderr
+    assert b"No module named mh_demo_pkg.no_such_sub" in proc.stderr
 
 
 # --------------------------------------------------------------------------
@@ -194,7 +205,7 @@ def test_sys_exit_code_passes_through_and_the_report_is_written(tmp_path, code):
     assert proc.stdout == f"exiting with {code} after 100 items\n".encode()
     assert proc.stderr == b""
     data = read_report(report)
-    assert data["program"]["status"] == "exited"
+    assert data["program"]["status"] == ("completed" if code == 0 else "exited")
     assert data["program"]["exit_code"] == code
     if code:
         assert data["program"]["complete"] is False

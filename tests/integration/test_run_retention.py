@@ -41,7 +41,7 @@ def _run(tmp_path: Path, mode: str) -> Tuple[Dict[str, Any], str]:
 
 
 ROOTS = {
-    "global_dict": ("module holders, global _held (dict)", "module global"),
+    "global_dict": ("module __main__, global _held (dict)", "module global"),
     "class_attr": ("class Registry, attribute seen (list)", "class attribute"),
     "closure": ("closure variable cache of make_cache.<locals>.remember() (dict)", "closure cell"),
     "lru": ("lru_cache of lookup(), its entries (dict)", "functools cache"),
@@ -81,7 +81,7 @@ def test_untracked_str_and_bytes_found_through_their_container(tmp_path: Path) -
     for marker, type_name in (("STR", "str"), ("BYTES", "bytes")):
         leak = by_line[_marker_line(marker)]
         assert leak["type"] == type_name, leak
-        assert leak["retained_by"][0] == "module holders, global _items (list)"
+        assert leak["retained_by"][0] == "module __main__, global _items (list)"
         assert leak["retained_by"][-1].startswith("item ") and leak["retained_by"][-1].endswith(f"({type_name})")
 
 
@@ -89,6 +89,6 @@ def test_list_whose_item_array_is_the_sampled_allocation(tmp_path: Path) -> None
     report, _ = _run(tmp_path, "list_items")
     leak = next(x for x in report["leaks"] if x["site"]["line"] == _marker_line("ITEMS"))
     assert leak["type"] == "list"
-    assert leak["retained_by"][0] == "module holders, global _items (list)"
+    assert leak["retained_by"][0] == "module __main__, global _items (list)"
     assert leak["retained_by"][1].startswith("item ")
     assert leak["retention"]["matched_samples"] > 0

@@ -363,23 +363,16 @@ def test_exports_of_a_real_snapshot_agree(tmp_path: Path) -> None:
     assert sum(here) >= 50 * 10_000
 
 
-def test_memhound_runner_frames_are_left_out() -> None:
-    """Under ``memhound run`` every stack ends in memhound's command line and
-    runpy: the exports start at the program's own module code."""
-    package = os.path.dirname(os.path.abspath(memhound.__file__))
-    run_py = os.path.join(package, "cli", "run.py")
-    runner = [("<frozen runpy>", 290, "run_path"), (run_py, 187, "run"),
-              (os.path.join(package, "cli", "__init__.py"), 44, "main"),
-              (os.path.join(package, "__main__.py"), 7, "<module>"),
-              ("<frozen runpy>", 88, "_run_code"), ("<frozen runpy>", 198, "_run_module_as_main")]
-    program = [(APP, 12, "load_orders"), (APP, 40, "main"), (APP, 50, "<module>"),
-               ("<frozen runpy>", 88, "_run_code"), ("<frozen runpy>", 98, "_run_module_code")]
+def test_runner_frames_are_left_out() -> None:
+    """A program run as ``python -m job`` (under memhound run as anywhere): every
+    stack ends in runpy's frames, and the exports start at the program's own
+    module code."""
+    runner = [("<frozen runpy>", 88, "_run_code"), ("<frozen runpy>", 198, "_run_module_as_main")]
+    program = [(APP, 12, "load_orders"), (APP, 40, "main"), (APP, 50, "<module>")]
     compile_ = [("<frozen runpy>", 259, "_get_code_from_file")]
-    own = [(run_py, 200, "run")]
-    snap = make_snapshot([program + runner, compile_ + runner, own + runner],
-                         {1: (1000.0, 1.0), 2: (500.0, 1.0), 3: (100.0, 1.0)})
+    snap = make_snapshot([program + runner, compile_ + runner],
+                         {1: (1000.0, 1.0), 2: (500.0, 1.0)})
     stacks = Profile(pprof.build(snap)).by_stack()
-    assert stacks[1][0] == program[:3]
-    assert stacks[2][0] == compile_  # the runner's own work keeps its innermost frame
-    assert stacks[3][0] == own + runner  # memhound's own allocation stays whole
-    assert speedscope_stacks(speedscope.build(snap))[0][0] == list(reversed(program[:3]))
+    assert stacks[1][0] == program
+    assert stacks[2][0] == compile_ + runner  # the runner's own work keeps its stack
+    assert speedscope_stacks(speedscope.build(snap))[0][0] == list(reversed(program))

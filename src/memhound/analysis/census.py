@@ -10,34 +10,16 @@ collection would hide the very cycles a leak hunt is after.
 """
 from __future__ import annotations
 
-import gc
-from typing import Dict, List, Optional, Tuple
-
-from .. import _core
+# Imported by the program side at the end of a run: typing for type checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Dict, List, Optional, Tuple
 
 __all__ = ["census", "census_growth", "DEFAULT_MAX_OBJECTS"]
 
-#: Objects walked at most (tracked and untracked); beyond it census() raises.
-DEFAULT_MAX_OBJECTS = 100_000_000
-
-
-def census(collect: bool = False, max_objects: int = DEFAULT_MAX_OBJECTS) -> Dict[str, int]:
-    """Live objects by type name (``module.Qualname`` for classes, the built-in
-    name otherwise), most numerous first. ``collect=True`` runs ``gc.collect()``
-    first. Raises OverflowError beyond ``max_objects`` objects."""
-    if collect:
-        gc.collect()
-    _core.ignore_thread(True)  # memhound's own work is never sampled
-    try:
-        objs = gc.get_objects()
-        rows = _core.heap_census(objs, max_objects)
-        del objs
-    finally:
-        _core.ignore_thread(False)
-    counts: Dict[str, int] = {}
-    for name, n in rows:
-        counts[name] = counts.get(name, 0) + n
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+# census() lives with the program side, which takes a census before the
+# program's first line and at its end without importing the analysis.
+from ..program.census import DEFAULT_MAX_OBJECTS, census  # noqa: E402
 
 
 def census_growth(before: Dict[str, int], after: Dict[str, int],

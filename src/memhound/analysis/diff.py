@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..snapshot import Frame, Snapshot, Traceback
-from .sites import program_frames, site_of
+from .frames import rule_for
 
 
 @dataclass
@@ -29,13 +29,17 @@ class SiteDiff:
         return self.b_bytes - self.a_bytes
 
 
-def _by_site(snap: Snapshot) -> Dict[Frame, List[float]]:
-    """site -> [live bytes, live count, variance of bytes, biggest stack's bytes, stack id]."""
-    out: Dict[Frame, List[float]] = {}
+def _by_site(snap: Snapshot) -> Dict[Tuple[str, int], List[Any]]:
+    """(file, line) -> [live bytes, live count, variance of bytes, biggest
+    stack's bytes, its stack id, the site's Frame]. Sites are matched by file
+    and line: function names differ between interpreters (3.10 has no
+    qualified names), lines do not."""
+    out: Dict[Tuple[str, int], List[Any]] = {}
+    rule = rule_for(snap)
     for stack_id, (b, n, v, _k) in snap.live_by_stack().items():
-        tb = program_frames(snap.traceback(stack_id))
-        site = site_of(tb)
-        acc = out.setdefault(site, [0.0, 0.0, 0.0, -1.0, 0])
+        tb = rule.program_frames(snap.traceback(stack_id))
+        site = rule.site_of(tb)
+        acc = out.setdefault((site.filename, site.lineno), [0.0, 0.0, 0.0, -1.0, 0, site])
         acc[0] += b
         acc[1] += n
         acc[2] += v
@@ -48,9 +52,11 @@ def diff(a: Snapshot, b: Snapshot) -> List[SiteDiff]:
     """The sites of both runs, the biggest absolute change first."""
     sa, sb = _by_site(a), _by_site(b)
     out = []
-    for site in sa.keys() | sb.keys():
-        va = sa.get(site, [0.0, 0.0, 0.0, -1.0, 0])
-        vb = sb.get(site, [0.0, 0.0, 0.0, -1.0, 0])
+    none = [0.0, 0.0, 0.0, -1.0, 0, None]
+    for key in sa.keys() | sb.keys():
+        va = sa.get(key, none)
+        vb = sb.get(key, none)
+        site = (vb if vb[5] is not None else va)[5]
         se = math.sqrt(va[2] + vb[2])
         delta = vb[0] - va[0]
         significant = abs(delta) > 2.0 * se and abs(delta) >= 0.5
@@ -63,7 +69,8 @@ def diff(a: Snapshot, b: Snapshot) -> List[SiteDiff]:
         else:
             status = "grew" if delta > 0 else "shrank"
         snap, sid = (b, int(vb[4])) if vb[3] >= 0 else (a, int(va[4]))
-        out.append(SiteDiff(site, program_frames(snap.traceback(sid)), va[0], vb[0], va[1], vb[1],
+        out.append(SiteDiff(site, rule_for(snap).program_frames(snap.traceback(sid)), va[0], vb[0],
+                            va[1], vb[1],
                             se, status))
     out.sort(key=lambda d: (-abs(d.delta), d.site))
     return out

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .._format import fmt_bytes as _fmt_bytes
 from ..snapshot import Frame, Snapshot, Traceback
-from .sites import is_user_file, program_frames
+from .frames import rule_for
 
 #: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None)
 TimelinePoint = Tuple[float, int, float, Optional[int]]
@@ -115,6 +115,7 @@ def _group_sites(snap: Snapshot) -> Tuple[List[_Series], List[int]]:
     sites: Dict[Tuple[str, int, str], int] = {}
     series: List[_Series] = []
     groups = [-1] * (len(snap.stack_ids) + 1)
+    is_user_file = rule_for(snap).is_user_file
     for stack_id in snap.stack_ids:
         frames = snap.raw_frames(stack_id)
         key = next((f for f in frames if is_user_file(f[0])), frames[0] if frames else
@@ -208,7 +209,7 @@ def analyze(
         leaking = (p < alpha and survivors >= need and slope > 0
                    and slope - 2 * slope_se > 0)
         verdicts.append(SiteVerdict(
-            site=s.site, stack=program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
+            site=s.site, stack=rule_for(snap).program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
             leaking=leaking, bytes_per_epoch=r * per_unit,
             ci95=(max(0.0, (r - 1.96 * se)) * per_unit, (r + 1.96 * se) * per_unit),
             p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,

@@ -8,6 +8,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from ._common import CommandError
 from . import diff as diff_cmd
 from . import report as report_cmd
 from . import run as run_cmd
@@ -39,8 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    program: Optional[List[str]] = None
+    if argv and argv[0] == "run":
+        # Everything after the script (or -m MODULE) is the program's, as with python.
+        options, program = run_cmd.split_argv(argv[1:])
+        argv = ["run"] + options
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return int(args._run(args))
+    if program is not None:
+        args.module = None
+        args.target = program
+    try:
+        return int(args._run(args))
+    except CommandError as e:
+        sys.stderr.write(f"memhound: error: {e}\n")
+        return e.exit_code

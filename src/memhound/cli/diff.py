@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from .. import __version__
 from .._format import fmt_bytes
-from .run import _check_writable, _fail, _positive_int
+from ._common import check_writable as _check_writable, fail as _fail, positive_int as _positive_int
 
 HELP = "compare two captures site by site: what grew, what is new, what went away"
 

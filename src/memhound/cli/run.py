@@ -1,42 +1,53 @@
-"""``memhound run [options] script.py [args]`` / ``memhound run -m module [args]``:
+"""``memhound run [options] script.py [args]`` / ``memhound run [options] -m module [args]``:
 run a program under memhound and end with a verdict: is it leaking, where, how
-fast, how sure. The program's own output, traceback and exit code pass through."""
+fast, how sure.
+
+memhound is a launcher here. It starts the program as ``python script.py args``
+(the same interpreter, in a process of its own) with tracking switched on
+through the environment (memhound.config) and the start-up hook installed with
+the package (memhound.pth), so that the program runs as itself: its
+``__main__``, ``sys.argv``, ``sys.path``, excepthooks, signals, atexit handlers,
+threads, output and exit status are plain python's. Its children inherit the
+switch. memhound waits, leaves signals to the program, and once it has ended
+builds the report from the capture, then exits with the program's status (or
+dies of the same signal)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import runpy
+import shutil
+import signal
+import subprocess
 import sys
-import threading
-import time
-import traceback
+import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
-from .. import __version__, tracker
-from ..session import Session, parse_function_spec
-from ..snapshot import Snapshot
-
-# The analysis and the reports (rich among them) are imported once the program
-# has run, so that their memory is not part of the program's run.
+from .. import __version__, config, tracker
+from ._common import (
+    EXIT_ERROR,
+    EXIT_LEAK,
+    add_output_options,
+    check_outputs,
+    check_writable,
+    fail,
+    positive_int,
+    report_capture,
+)
 
 HELP = "run a Python program under memhound and report whether, where and how fast it leaks"
-
-#: Exit code of --fail-on-leak when the verdict is a leak.
-EXIT_LEAK = 3
-#: Exit code of memhound's own errors (bad options, missing script, unwritable output).
-EXIT_ERROR = 2
 
 #: Default sampling rate of ``memhound run``: see docs/verdict.md ("sampling rate").
 RUN_SAMPLE_BYTES = 2048
 
-#: Where memhound started (the program may change directory).
-_START_CWD = os.getcwd()
+#: Signals memhound passes on to the program; those a terminal sends to the
+#: whole process group (the program included) only when they come from a process.
+FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+GROUP_SIGNALS = ("SIGINT", "SIGQUIT")
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--sample-bytes", type=_positive_int, default=None, metavar="N",
+    mode.add_argument("--sample-bytes", type=positive_int, default=None, metavar="N",
                       help=f"mean bytes between samples (default {RUN_SAMPLE_BYTES})")
     mode.add_argument("--exact", action="store_true", help="record every allocation")
     p.add_argument("--max-frames", type=_frames, default=tracker.DEFAULT_MAX_FRAMES,
@@ -51,92 +62,103 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     cap.add_argument("-o", "--output", metavar="FILE",
                      help="write the capture (SQLite) to FILE (default: "
                           "memhound-<script>.<pid>.db in the current directory)")
-    cap.add_argument("--no-capture", action="store_true", help="write no capture file")
+    cap.add_argument("--no-capture", action="store_true",
+                     help="keep no capture file (it is written to a temporary file and removed)")
     p.add_argument("-f", "--force", action="store_true",
                    help="overwrite the capture file if it exists")
-    p.add_argument("--json", metavar="FILE", help="write the JSON report (schema 1) to FILE")
-    p.add_argument("--html", metavar="FILE",
-                   help="write the HTML report (one self-contained page) to FILE")
-    p.add_argument("--pprof", metavar="FILE",
-                   help="write live memory by stack as a gzipped pprof profile to FILE "
-                        "(go tool pprof, Pyroscope, Parca)")
-    p.add_argument("--speedscope", metavar="FILE",
-                   help="write live memory by stack as a speedscope JSON file to FILE")
-    p.add_argument("--fail-on-leak", action="store_true",
-                   help=f"exit with {EXIT_LEAK} when the verdict is a leak (for CI)")
-    p.add_argument("--top", type=_positive_int, default=5, metavar="N",
-                   help="leak sites shown (default %(default)s)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no terminal report")
+    add_output_options(p)
     p.add_argument("--no-retention", action="store_true",
                    help="skip the analysis of what holds the leaked objects (and the census)")
-    p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
+    p.add_argument("--no-children", action="store_true",
+                   help="track only the program's first process, not the processes it starts")
+    p.add_argument("-m", dest="module", metavar="MODULE",
+                   help="run a library module as a script (as python -m); what follows is its arguments")
     p.add_argument("target", nargs=argparse.REMAINDER, metavar="script.py [args]",
-                   help="the program and its arguments")
-
-
-def _positive_int(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return v
+                   help="the program and its arguments: everything after the script (or -m "
+                        "MODULE) is the program's, as with python")
 
 
 def _frames(value: str) -> int:
-    v = _positive_int(value)
+    v = positive_int(value)
     if v > tracker.MAX_FRAMES_CAP:
         raise argparse.ArgumentTypeError(f"at most {tracker.MAX_FRAMES_CAP}, got {v}")
     return v
 
 
-def _fail(message: str) -> int:
-    sys.stderr.write(f"memhound: error: {message}\n")
-    return EXIT_ERROR
+def split_argv(tokens: List[str]) -> Tuple[List[str], List[str]]:
+    """Split ``memhound run``'s arguments into memhound's options and the
+    program's command line, as python does: the first argument that is not one
+    of memhound's options (or the one after ``--``) is the script, and ``-m
+    MODULE`` ends memhound's options too. Returns (memhound's, the program's);
+    the program's starts with ``-m MODULE`` for a module."""
+    probe = argparse.ArgumentParser(add_help=True)
+    prepare_parser(probe)
+    takes_value = {opt: action.nargs != 0 for opt, action in probe._option_string_actions.items()}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "--":
+            return tokens[:i], tokens[i + 1:]
+        if tok == "-m":
+            return tokens[:i], tokens[i:]
+        if tok.startswith("-m") and not tok.startswith("--"):
+            return tokens[:i], ["-m", tok[2:]] + tokens[i + 1:]
+        if tok.startswith("-") and tok != "-":
+            name = tok.split("=", 1)[0] if tok.startswith("--") else tok[:2]
+            if takes_value.get(name) and "=" not in tok and len(tok) == len(name):
+                i += 2
+            else:
+                i += 1
+            continue
+        return tokens[:i], tokens[i:]
+    return tokens, []
 
 
-#: What each output option writes, as error and status messages name it.
-_OUTPUTS = (("json", "the JSON report"), ("html", "the HTML report"),
-            ("pprof", "the pprof profile"), ("speedscope", "the speedscope profile"))
+def _resolve(program: List[str]) -> Tuple[Optional[List[str]], Optional[str], Optional[str]]:
+    """(the command line after the interpreter, the name of the capture's stem,
+    an error) for the program's part of the arguments."""
+    if not program:
+        return None, None, "missing the script to run (memhound run script.py [args])"
+    if program[0] == "-m":
+        if len(program) < 2 or not program[1]:
+            return None, None, "-m needs a module name (memhound run -m module [args])"
+        module = program[1]
+        problem = _check_module(module)
+        if problem:
+            return None, None, problem
+        return ["-m"] + program[1:], module, None
+    path = program[0]
+    if not os.path.exists(path):
+        return None, None, f"no such file: {path}"
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "__main__.py")):
+        return None, None, f"{path} is a folder without __main__.py"
+    stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0] or "program"
+    return list(program), stem, None
 
 
-def _check_writable(path: str, what: str = "the JSON report") -> Optional[str]:
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        return f"cannot write {what} to {path}: it is a directory"
-    if not os.path.isdir(d):
-        return f"cannot write {what} to {path}: no such directory {d}"
-    if not os.access(d, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return f"cannot write {what} to {path}: permission denied"
-    return None
+def _check_module(module: str) -> Optional[str]:
+    """A missing top-level package is one line from memhound; anything deeper is
+    python's to say (finding it would import the package's ``__init__``)."""
+    import importlib.machinery
+    import importlib.util
 
-
-def check_outputs(args: argparse.Namespace) -> Optional[str]:
-    """Make the report paths (--json, --html, --pprof, --speedscope) absolute, so
-    that they are relative to where memhound started whatever the program does
-    with its cwd, and check each can be written; the first problem, or None."""
-    for option, what in _OUTPUTS:
-        out = getattr(args, option, None)
-        if out:
-            out = os.path.abspath(out)
-            setattr(args, option, out)
-            problem = _check_writable(out, what)
-            if problem:
-                return problem
-    return None
-
-
-def _capture_path(args: argparse.Namespace, target: List[str]) -> Optional[str]:
-    """Where the capture goes: -o, or memhound-<script>.<pid>.db here."""
-    if args.no_capture:
+    top = module.split(".", 1)[0]
+    if not top or not all(part.isidentifier() for part in module.split(".")):
+        return f"not a module name: {module!r}"
+    if top in sys.builtin_module_names:
         return None
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top, [os.getcwd()] + sys.path[1:])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None and importlib.util.find_spec(top) is None:
+        return f"no module named {top!r}"
+    return None
+
+
+def _capture_path(args: argparse.Namespace, stem: str) -> str:
     if args.output:
         return os.path.abspath(args.output)
-    if args.module is not None:
-        stem = args.module
-    else:
-        stem = os.path.splitext(os.path.basename(target[0]))[0] or "program"
     return os.path.abspath(f"memhound-{stem}.{os.getpid()}.db")
 
 
@@ -148,307 +170,188 @@ def _remove_capture(path: str) -> None:
             pass
 
 
-class _Progress:
-    """A status line on stderr while a long run goes on (only on a terminal)."""
+def _hook_installed() -> bool:
+    """memhound.pth is in one of this interpreter's site-packages folders."""
+    import site
+    import sysconfig
 
-    def __init__(self, session: Session):
-        self.session = session
-        self.stop = threading.Event()
-        self.shown = False
-        self.thread = threading.Thread(target=self._run, name="memhound-progress", daemon=True)
-
-    def _run(self) -> None:
-        from .. import _core
-
-        _core.ignore_thread(True)
-        t0 = time.monotonic()
-        while not self.stop.wait(1.0):
-            if time.monotonic() - t0 < 3.0:
-                continue
-            point = self.session.last_point()
-            if point is None:
-                continue
-            t, rss, tracked, _heap = point
-            sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {tracked / 1e6:.1f} MB"
-                             f" · RSS {rss / 1e6:.1f} MB\r")
-            sys.stderr.flush()
-            self.shown = True
-
-    def start(self) -> None:
-        if sys.stderr.isatty():
-            self.thread.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
-        if self.shown:
-            sys.stderr.write("\x1b[2K\r")
+    dirs = list(getattr(site, "getsitepackages", lambda: [])())
+    dirs += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return any(os.path.isfile(os.path.join(d, "memhound.pth")) for d in dirs)
 
 
 def run(args: argparse.Namespace) -> int:
-    target: List[str] = list(args.target)
-    if target and target[0] == "--":
-        target = target[1:]
-    if args.module is None and not target:
-        return _fail("missing the script to run (memhound run script.py [args])")
+    program = list(args.target)
+    if args.module is not None:
+        program = ["-m", args.module] + program
+    elif program and program[0] == "--":
+        program = program[1:]
+    command, stem, problem = _resolve(program)
+    if problem:
+        return fail(problem)
+    assert command is not None and stem is not None
     problem = check_outputs(args)
     if problem:
-        return _fail(problem)
+        return fail(problem)
     if args.epoch_on:
+        from ..session import parse_function_spec
+
         try:
             parse_function_spec(args.epoch_on)
         except ValueError as e:
-            return _fail(f"--epoch-on: {e}")
-    path: Optional[str] = None
-    if args.module is not None:
-        # As `python -m`: the current directory comes first on the module path.
-        sys.path.insert(0, os.getcwd())
-        try:
-            spec = importlib.util.find_spec(args.module)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None:
-            return _fail(f"no module named {args.module!r}")
-        argv = [args.module] + target
-    else:
-        path = os.path.abspath(target[0])
-        if not os.path.isfile(path):
-            return _fail(f"no such file: {target[0]}")
-        argv = [path] + target[1:]
+            return fail(f"--epoch-on: {e}")
+    if not _hook_installed():
+        return fail("memhound's start-up hook (memhound.pth) is not in this interpreter's "
+                    "site-packages: install memhound with pip (python -m pip install memhound)")
 
-    capture = _capture_path(args, target)
-    if capture is not None:
-        problem = _check_writable(capture, "the capture")
+    scratch: Optional[str] = None
+    if args.no_capture:
+        scratch = tempfile.mkdtemp(prefix="memhound-")
+        capture = os.path.join(scratch, "capture.db")
+    else:
+        capture = _capture_path(args, stem)
+        problem = check_writable(capture, "the capture")
         if problem:
-            return _fail(problem)
+            return fail(problem)
         if os.path.exists(capture):
             if not args.force:
-                return _fail(f"{capture} already exists (use --force to overwrite it)")
+                return fail(f"{capture} already exists (use --force to overwrite it)")
             try:
                 _remove_capture(capture)
             except OSError as e:
-                return _fail(f"cannot overwrite {capture}: {e.strerror or e}")
-
-    sample_bytes = 1 if args.exact else (args.sample_bytes or RUN_SAMPLE_BYTES)
-    session = Session(sample_bytes, args.max_frames, epoch_on=args.epoch_on,
-                      manual_epochs=args.manual_epochs, capture=capture,
-                      meta={"argv": argv, "memhound": __version__})
-    saved_argv = sys.argv
-    sys.argv = argv
-    if path is not None:
-        sys.path.insert(0, os.path.dirname(path))
-    status, code = "completed", 0
-    # What the program left alive stays alive until the snapshot, as it would
-    # until the interpreter exits: its module globals (which runpy hands back),
-    # or the exception that ended it (whose traceback holds its frames).
-    program_globals: Optional[Dict[str, Any]] = None
-    program_exc: Optional[BaseException] = None
-    t0 = time.monotonic()
-    progress = _Progress(session)
-    census_start = None if args.no_retention else _census()
+                return fail(f"cannot overwrite {capture}: {e.strerror or e}")
     try:
-        session.start()
-    except OSError as e:
-        sys.argv = saved_argv
-        return _fail(f"cannot write the capture {capture}: {e}")
-    my_pid = os.getpid()
-    progress.start()
-    try:
-        if path is not None:
-            program_globals = runpy.run_path(path, run_name="__main__")
-        else:
-            program_globals = runpy.run_module(args.module, run_name="__main__", alter_sys=True)
-    except SystemExit as e:
-        program_exc = e
-        program_globals = _program_globals(e)
-        status, code = "exited", _exit_code(e.code)
-        _join_program_threads()
-    except BaseException as e:
-        program_exc = e
-        program_globals = _program_globals(e)
-        # The program's own traceback, as Python prints it, without memhound's frames.
-        tb = e.__traceback__
-        while tb is not None and _is_runner_file(tb.tb_frame.f_code.co_filename):
-            tb = tb.tb_next
-        traceback.print_exception(type(e), e, tb)
-        status, code = ("interrupted", 130) if isinstance(e, KeyboardInterrupt) else ("raised", 1)
-        if status == "raised":
-            _join_program_threads()  # as the interpreter does before it exits
-    else:
-        _join_program_threads()
+        return _launch(args, command, capture)
     finally:
-        sys.argv = saved_argv
-        progress.finish()
-        duration = time.monotonic() - t0
-        result = session.finish(status, code, duration)
-    sys.stdout.flush()
-    if os.getpid() != my_pid:
-        # A forked child that returned from the program: its rows are in the
-        # capture under its pid; the report is the parent's to print.
-        return code
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
-    from ..analysis import analyze
-    from ..reports import json_report, terminal
 
-    unit = "epoch" if result.epoch_kind == "time" else "call"
-    verdict = analyze(result.snapshot, timeline=result.timeline,
-                      units_per_epoch=result.units_per_epoch, epoch_unit=unit)
-    if status != "completed" and not (status == "exited" and code == 0):
-        verdict.summary = f"(the program {_ended(status, code)}; partial run) " + verdict.summary
-    retention, census = None, None
-    if not args.no_retention:
-        retention, census = _who_holds_it(result, verdict, program_globals, census_start,
-                                          top=args.top)
-    program_globals = None  # the program's objects may go now
-    del program_exc
-    if result.capture and (retention is not None or census is not None):
-        from ..capture import write_notes
+def _launch(args: argparse.Namespace, command: List[str], capture: str) -> int:
+    sample_bytes = 1 if args.exact else (args.sample_bytes or RUN_SAMPLE_BYTES)
+    env = dict(os.environ)
+    env[config.ENV] = config.encode(
+        capture, sample_bytes=sample_bytes, max_frames=args.max_frames,
+        epoch_on=args.epoch_on or "", manual_epochs=args.manual_epochs,
+        retention=not args.no_retention, top=args.top, children=not args.no_children)
+    argv = [sys.executable] + command
+    try:
+        proc = subprocess.Popen(argv, env=env, preexec_fn=_die_with_launcher())
+    except OSError as e:
+        return fail(f"cannot start {sys.executable}: {e.strerror or e}")
+    status = _wait_passing_signals(proc)
+    exit_code, signum = (None, -status) if status < 0 else (status, None)
+    _record_exit(capture, proc.pid, exit_code, signum)
 
-        problem = write_notes(result.capture, os.getpid(),
-                              {"retention": retention.dump() if retention is not None else None,
-                               "census": census})
-        if problem:
-            result.capture_error = result.capture_error or f"cannot add the retention analysis: {problem}"
-    rc = code
-    report = None
-    if args.json or args.html:
-        report = json_report.build(result, verdict, argv=argv, duration=duration,
-                                   exit_status=status, exit_code=code, version=__version__)
-        json_report.add_retention(report, verdict, retention, census)
-    rc, written = write_outputs(args, report, result.snapshot, rc)
-    if not args.quiet:
-        terminal.render(result, verdict, sys.stderr, top=args.top, program=argv[0],
-                        retention=retention, census=census)
-        for what, out in written:
-            sys.stderr.write(f"memhound: {what} written to {out}\n")
-    if result.capture_error:
-        sys.stderr.write(f"memhound: warning: the capture is incomplete: {result.capture_error}\n")
-    if result.capture and not args.quiet:
-        sys.stderr.write(f"memhound: capture written to {_display(result.capture)}"
-                         f" (memhound report {_display(result.capture)})\n")
-    if rc == 0 and args.fail_on_leak and verdict.leaking:
-        rc = EXIT_LEAK
-    return rc
+    rc = 0
+    leaking = False
+    if os.path.exists(capture):
+        from ..capture import CaptureError
+
+        try:
+            rc, leaking = report_capture(capture, args, sys.stderr, pid=proc.pid,
+                                         version=__version__)
+        except CaptureError as e:
+            sys.stderr.write(f"memhound: no report: {e}\n")
+            rc = EXIT_ERROR
+        if not args.no_capture and not args.quiet:
+            shown = _display(capture)
+            sys.stderr.write(f"memhound: capture written to {shown} (memhound report {shown})\n")
+    else:
+        sys.stderr.write("memhound: no report: the program wrote no capture (was it run "
+                         "with python -I or -S, or did it end before its first line?)\n")
+        rc = EXIT_ERROR
+    sys.stderr.flush()
+    if signum is not None:
+        _die_of(signum)
+    if exit_code:
+        return exit_code
+    if rc:
+        return rc
+    if args.fail_on_leak and leaking:
+        return EXIT_LEAK
+    return 0
+
+
+def _die_with_launcher() -> Any:
+    """A function for the child, between fork and exec: if memhound itself is
+    killed (kill -9 of the launcher), the program goes with it, as it would
+    have had it been run by python directly (Linux: PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    launcher = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != launcher:  # memhound died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
+
+
+#: si_code of a signal the kernel sent (the terminal's Ctrl-C, Ctrl-\\).
+SI_KERNEL = 0x80
+
+
+def _wait_passing_signals(proc: "subprocess.Popen[bytes]") -> int:
+    """Wait for the program, passing on the signals sent to memhound alone.
+    A terminal sends Ctrl-C (SIGINT) and Ctrl-\\ (SIGQUIT) to the whole
+    foreground group, the program included: those are not passed on again.
+    The signals are taken synchronously (blocked, then sigtimedwait), so that
+    memhound can tell who sent them; they are blocked only after the program
+    has started, which therefore does not inherit the mask."""
+    wanted = {getattr(signal, n) for n in FORWARDED + GROUP_SIGNALS if hasattr(signal, n)}
+    wanted.add(signal.SIGCHLD)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    try:
+        while proc.poll() is None:
+            info = signal.sigtimedwait(wanted, 1.0)
+            if info is None or info.si_signo == signal.SIGCHLD:
+                continue
+            if info.si_signo in (signal.SIGINT, signal.SIGQUIT) and info.si_code == SI_KERNEL:
+                continue  # from the terminal: the program had it too
+            try:
+                proc.send_signal(info.si_signo)
+            except OSError:
+                pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc.wait()
+
+
+def _record_exit(capture: str, pid: int, exit_code: Optional[int], signum: Optional[int]) -> None:
+    """Tell the capture how the program's first process ended, as the launcher
+    saw it (the only one that can see a signal or the real exit status)."""
+    if not os.path.exists(capture):
+        return
+    from ..capture import write_notes
+
+    doc: Dict[str, Any] = {"signal": signum} if signum is not None else {"exit_code": exit_code}
+    problem = write_notes(capture, pid, {"exit": doc})
+    if problem:
+        sys.stderr.write(f"memhound: warning: cannot record how the program ended: {problem}\n")
+
+
+def _die_of(signum: int) -> None:
+    """End as the program did: killed by the same signal."""
+    for step in (lambda: signal.signal(signum, signal.SIG_DFL),  # not for SIGKILL, SIGSTOP
+                 lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum]),
+                 lambda: os.kill(os.getpid(), signum)):
+        try:
+            step()
+        except (OSError, ValueError):
+            pass
+    os._exit(128 + signum)  # a signal whose default action is not to end the process
 
 
 def _display(path: str) -> str:
     """The path as the user's shell sees it (relative to where memhound started)."""
-    rel = os.path.relpath(path, _START_CWD)
+    rel = os.path.relpath(path)
     return rel if not rel.startswith("..") else path
-
-
-def write_outputs(args: argparse.Namespace, report: Optional[Dict[str, Any]], snapshot: Snapshot,
-                  rc: int) -> Tuple[int, List[Tuple[str, str]]]:
-    """Write the --json and --html reports (from ``report``, the JSON report's
-    dict) and the --pprof and --speedscope files (from the final snapshot); their
-    modules are imported only now, after the program has run. Returns the exit
-    code, made EXIT_ERROR if a write failed and it was 0, and (what, path) of
-    each file written. Shared by ``run`` and ``report``."""
-    written: List[Tuple[str, str]] = []
-    writers: List[Tuple[Optional[str], str, Any]] = []
-    if report is not None:
-        from ..reports import json_report
-
-        writers.append((args.json, "JSON report", lambda path: json_report.write(path, report)))
-        if args.html:
-            try:
-                from ..reports import html
-            except ImportError as e:  # Jinja2 missing from a broken install
-                _fail(f"cannot write the HTML report: {e} (memhound needs Jinja2 for it)")
-                rc = rc or EXIT_ERROR
-            else:
-                writers.append((args.html, "HTML report", lambda path: html.write(path, report)))
-    if args.pprof or args.speedscope:
-        from ..reports import pprof, speedscope
-
-        writers.append((args.pprof, "pprof profile", lambda path: pprof.write(path, snapshot)))
-        writers.append((args.speedscope, "speedscope profile",
-                        lambda path: speedscope.write(path, snapshot)))
-    for path, what, write in writers:
-        if not path:
-            continue
-        try:
-            write(path)
-        except OSError as e:
-            _fail(f"cannot write the {what} to {path}: {e.strerror or e}")
-            rc = rc or EXIT_ERROR
-        else:
-            written.append((what, path))
-    return rc, written
-
-
-# -- who holds it (analysis/retention.py, analysis/census.py) ----------------
-
-def _census() -> Optional[dict]:
-    from ..analysis.census import census
-
-    try:
-        return census()
-    except (OverflowError, MemoryError):
-        return None
-
-
-def _program_globals(e: BaseException) -> Optional[dict]:
-    """The program's globals when it ended with an exception: those of the
-    outermost frame of its traceback that runs module code."""
-    tb = e.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "<module>" and not _is_runner_file(frame.f_code.co_filename):
-            return frame.f_globals
-        tb = tb.tb_next
-    return None
-
-
-def _who_holds_it(result, verdict, program_globals: Optional[dict],  # type: ignore[no-untyped-def]
-                  census_start: Optional[dict], *, top: int):
-    """The retention analysis of the top leak sites and the census growth, run
-    while the program's objects are still alive. Never fails the run."""
-    from ..analysis.census import census_growth
-    from ..analysis.retention import analyze_retention
-
-    retention, growth = None, None
-    try:
-        census_end = _census()
-        if census_start is not None and census_end is not None:
-            growth = {"start": sum(census_start.values()), "end": sum(census_end.values()),
-                      "growth": census_growth(census_start, census_end, top=10)}
-        leaks = verdict.leaks[:top]
-        if leaks and result.snapshot.live_samples is not None:
-            retention = analyze_retention([(v.site, v.stack_ids) for v in leaks],
-                                          result.snapshot.live_samples,
-                                          program_globals=program_globals)
-    except Exception as e:  # the report goes out even if this part cannot
-        sys.stderr.write(f"memhound: the retention analysis failed: {type(e).__name__}\n")
-    return retention, growth
-
-
-def _join_program_threads() -> None:
-    """Wait for the program's non-daemon threads, as the interpreter does before
-    it exits: their work is part of the run."""
-    me = threading.current_thread()
-    for t in threading.enumerate():
-        if t is not me and not t.daemon and t.is_alive():
-            t.join()
-
-
-def _is_runner_file(filename: str) -> bool:
-    """Frames of memhound's runner and of runpy/importlib, which Python's own
-    traceback of a script would not show."""
-    return (filename in (__file__, runpy.__file__) or filename.startswith("<frozen runpy")
-            or filename.startswith("<frozen importlib"))
-
-
-def _ended(status: str, code: int) -> str:
-    return {"exited": f"exited with code {code}", "raised": "raised an exception",
-            "interrupted": "was interrupted"}.get(status, "ended early")
-
-
-def _exit_code(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    sys.stderr.write(f"{code}\n")
-    return 1

@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._format import fmt_bytes
-from ..analysis.sites import is_user_file
+from ..analysis.frames import FrameRule, here
 from ..analysis.timeline import Row, downsample, normal_band, trend, warmup_end
 
 #: Most points of the memory-over-time chart (the page's size is bounded by it).
@@ -135,10 +135,18 @@ def chart_data(report: Dict[str, Any], max_points: int = MAX_POINTS) -> Dict[str
     }
 
 
-def _frames(stack: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _frames(stack: Sequence[Dict[str, Any]], rule: FrameRule) -> List[Dict[str, Any]]:
     return [{"file": str(f.get("file", "?")), "line": f.get("line", 0),
-             "function": str(f.get("function", "?")), "mine": is_user_file(str(f.get("file", "")))}
+             "function": str(f.get("function", "?")),
+             "mine": rule.is_user_file(str(f.get("file", "")))}
             for f in stack]
+
+
+def _rule(report: Dict[str, Any]) -> FrameRule:
+    """The frame rule of the interpreter that ran the program (the report's
+    ``prefixes``), or this one's."""
+    prefixes = report.get("prefixes")
+    return FrameRule(prefixes) if isinstance(prefixes, dict) and prefixes else here()
 
 
 def _retains(leak: Dict[str, Any]) -> List[str]:
@@ -154,9 +162,9 @@ def _retains(leak: Dict[str, Any]) -> List[str]:
         return []
 
 
-def _site_view(leak: Dict[str, Any], unit: str) -> Dict[str, Any]:
+def _site_view(leak: Dict[str, Any], unit: str, rule: FrameRule) -> Dict[str, Any]:
     site = leak.get("site") or {}
-    frames = _frames(leak.get("stack") or [])
+    frames = _frames(leak.get("stack") or [], rule)
     lo, hi = (leak.get("ci95") or (0.0, 0.0))[:2]
     p = _num(leak.get("p_value"))
     p = 1.0 if p is None else p
@@ -233,7 +241,8 @@ def render(report: Dict[str, Any]) -> str:
     program = report.get("program") or {}
     unit = _unit(report)
     leaks = report.get("leaks") or []
-    sites = [_site_view(leak, unit) for leak in leaks]
+    rule = _rule(report)
+    sites = [_site_view(leak, unit, rule) for leak in leaks]
     argv = [str(a) for a in report.get("argv") or []]
     status_class, status_text = _status(report)
     return template.render(

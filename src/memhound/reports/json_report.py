@@ -8,7 +8,8 @@ import platform
 from typing import Any, Dict, List, Optional
 
 from ..analysis.verdict import SiteVerdict, Verdict
-from ..session import SessionResult
+from ..result import SessionResult
+from ..analysis.frames import rule_for
 from ..snapshot import Frame
 
 SCHEMA = 1
@@ -80,6 +81,9 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
         "timeline": [{"t": t, "rss": rss, "heap": heap, "tracked": int(round(tracked))}
                      for t, rss, tracked, heap in result.timeline],
         "capture": result.capture,
+        # The folders of the interpreter that ran the program: which frames are
+        # the program's own (see analysis/frames.py).
+        "prefixes": rule_for(snap).prefixes,
         "program": {"status": exit_status, "exit_code": exit_code,
                     "complete": exit_status == "completed" or (exit_status == "exited"
                                                                and exit_code == 0)},

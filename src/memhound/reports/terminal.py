@@ -10,9 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .._format import fmt_bytes
-from ..analysis.sites import is_user_frame
+from ..analysis.frames import rule_for
 from ..analysis.verdict import SiteVerdict, Verdict
-from ..session import SessionResult
+from ..result import SessionResult
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -68,6 +68,7 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
     if census is not None and census["growth"]:
         grown = ", ".join(f"+{d} {t}" for t, _n, d in census["growth"][:5])
         console.print(Text(f"  objects {census['start']} → {census['end']}: {grown}", style="dim"))
+    rule = rule_for(snap)
     rows: List[SiteVerdict] = verdict.leaks[:top]
     if not rows:
         return
@@ -84,7 +85,7 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
         table.add_row(str(v.rank), fmt_bytes(v.bytes_per_epoch),
                       f"{fmt_bytes(v.ci95[0])} – {fmt_bytes(v.ci95[1])}",
                       fmt_bytes(v.bytes_per_second), _p(v.p_value), fmt_bytes(v.live_bytes),
-                      f"{v.site.filename}:{v.site.lineno} in {v.site.function}")
+                      f"{rule.display(v.site.filename)}:{v.site.lineno} in {v.site.function}")
     console.print()
     console.print(table)
     for v in rows[:3]:
@@ -92,8 +93,8 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
         console.print(Text(f"#{v.rank} allocated at (innermost first):", style="bold"))
         frames = list(v.stack)[:stack_lines]
         for f in frames:
-            mine = is_user_frame(f)
-            console.print(Text(f"    {f.filename}:{f.lineno} in {f.function}",
+            mine = rule.is_user_frame(f)
+            console.print(Text(f"    {rule.display(f.filename)}:{f.lineno} in {f.function}",
                                style="bold" if mine else "dim"))
         hidden = len(v.stack) - len(frames)
         if hidden > 0 or v.stack.truncated:

@@ -1,0 +1,3 @@
+import sys
+
+print("package init sees argv:", sys.argv, flush=True)

@@ -1,0 +1,3 @@
+import sys
+
+print("module sees argv:", sys.argv)

@@ -1,0 +1,3 @@
+import statistics
+
+print("stats program done", statistics.mean([1, 2, 3, 4]))

@@ -1,0 +1,2 @@
+# The project's own settings module, named like the stdlib's.
+DEBUG = True
