@@ -31,7 +31,8 @@ static struct {
     int atfork;                /* Fork handlers registered. Set once. */
     pthread_t thread;
     int running;               /* Protected by lock. */
-    int stop;                  /* Protected by lock. */
+    int stop;                  /* STOP_LAST or STOP_PAUSE. Protected by lock. */
+    int paused;                /* Joined by mh_bg_pause, resumable. Protected by lock. */
     int restart_in_child;      /* Set by the fork child handler. */
     mh_bg_config_t cfg;        /* Set before the thread starts. */
     mh_capture_t *capture;     /* Owned by the thread while it runs. */
@@ -43,6 +44,10 @@ static struct {
     char err[256];             /* Last capture error. Protected by lock. */
     int statm;                 /* /proc/self/statm, or -1. Thread's own. */
 } bg = {.statm = -1};
+
+/* Values of bg.stop: end with a last point and flush, or just end (pause). */
+#define STOP_LAST 1
+#define STOP_PAUSE 2
 
 static uint64_t now_ns(void)
 {
@@ -80,6 +85,7 @@ static void fork_child(void)
     bg.restart_in_child = bg.running;
     bg.running = 0;
     bg.stop = 0;
+    bg.paused = 0;
     bg.n = 0;
     bg.every = 1;
     bg.peak_rss = 0;
@@ -210,12 +216,14 @@ static uint64_t flush(mh_capture_t *c)
     return held;
 }
 
+/* The thread; `arg` is non-NULL for a thread resumed after a pause, whose
+ * first flush waits a whole period (a fork storm must not flush per fork). */
 static void *run(void *arg)
 {
-    (void)arg;
     mh_tls.ignored = 1; /* Nothing this thread allocates is the program's. */
     uint64_t now = now_ns();
-    uint64_t next_tick = now, next_window = now + bg.cfg.window_ns, next_flush = now;
+    uint64_t next_tick = now, next_window = now + bg.cfg.window_ns;
+    uint64_t next_flush = arg != NULL ? now + bg.cfg.flush_ns : now;
     uint64_t heap_due = 0;
     int64_t heap = -1;
     /* The first flushes come sooner (1/16 of the period, doubling up to it), so
@@ -230,6 +238,9 @@ static void *run(void *arg)
         }
         int stop = bg.stop;
         pthread_mutex_unlock(&bg.lock);
+        if (stop == STOP_PAUSE) {
+            return NULL; /* Everything stays for mh_bg_resume's thread. */
+        }
         if (stop) {
             break;
         }
@@ -268,6 +279,23 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* Create the thread (bg.lock held), new or `resumed` after a pause (the ring
+ * and the capture carry on; run() starts its clocks afresh). Returns 0 or
+ * pthread_create's error. */
+static int spawn_locked(int resumed)
+{
+    static char resumed_mark;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(&bg.thread, &attr, run, resumed ? &resumed_mark : NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) {
+        bg.paused = 0;
+    }
+    return rc;
+}
+
 int mh_bg_start(const mh_bg_config_t *cfg, mh_capture_t *capture)
 {
     if (!bg.inited) {
@@ -299,11 +327,8 @@ int mh_bg_start(const mh_bg_config_t *cfg, mh_capture_t *capture)
     bg.seq = 0;
     bg.peak_rss = 0;
     bg.err[0] = '\0';
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    int rc = pthread_create(&bg.thread, &attr, run, NULL);
-    pthread_attr_destroy(&attr);
+    bg.paused = 0;
+    int rc = spawn_locked(0);
     if (rc != 0) {
         bg.capture = NULL;
         pthread_mutex_unlock(&bg.lock);
@@ -324,7 +349,16 @@ mh_capture_t *mh_bg_stop(void)
         pthread_mutex_unlock(&bg.lock);
         return NULL;
     }
-    bg.stop = 1;
+    if (bg.paused && spawn_locked(1) != 0) {
+        /* No thread to do the last flush: the capture keeps its last one. */
+        bg.paused = 0;
+        bg.running = 0;
+        mh_capture_t *c = bg.capture;
+        bg.capture = NULL;
+        pthread_mutex_unlock(&bg.lock);
+        return c;
+    }
+    bg.stop = STOP_LAST;
     pthread_cond_signal(&bg.wake);
     pthread_mutex_unlock(&bg.lock);
     pthread_join(bg.thread, NULL);
@@ -334,6 +368,44 @@ mh_capture_t *mh_bg_stop(void)
     bg.capture = NULL;
     pthread_mutex_unlock(&bg.lock);
     return c;
+}
+
+int mh_bg_pause(void)
+{
+    if (!bg.inited) {
+        return 0;
+    }
+    pthread_mutex_lock(&bg.lock);
+    if (!bg.running || bg.stop || bg.paused) {
+        pthread_mutex_unlock(&bg.lock);
+        return 0;
+    }
+    bg.stop = STOP_PAUSE;
+    pthread_cond_signal(&bg.wake);
+    pthread_mutex_unlock(&bg.lock);
+    pthread_join(bg.thread, NULL);
+    pthread_mutex_lock(&bg.lock);
+    bg.stop = 0;
+    bg.paused = 1;
+    pthread_mutex_unlock(&bg.lock);
+    return 1;
+}
+
+int mh_bg_resume(void)
+{
+    if (!bg.inited) {
+        return 0;
+    }
+    pthread_mutex_lock(&bg.lock);
+    int rc = 0;
+    if (bg.paused && bg.running && !bg.stop) {
+        rc = spawn_locked(1) == 0 ? 1 : MH_ENOMEM;
+        if (rc < 0) {
+            snprintf(bg.err, sizeof bg.err, "cannot restart memhound's thread after fork");
+        }
+    }
+    pthread_mutex_unlock(&bg.lock);
+    return rc;
 }
 
 int mh_bg_running(void)

@@ -34,7 +34,20 @@ int mh_bg_start(const mh_bg_config_t *cfg, mh_capture_t *capture);
  * Returns the capture (the caller finishes and closes it), or NULL. */
 mh_capture_t *mh_bg_stop(void);
 
-/* 1 while the thread runs. */
+/* Stop the thread without a last point or flush (around fork: from 3.12
+ * CPython warns about fork when the process has more than one OS thread,
+ * counted after fork returns in the parent). The ring, the capture and every
+ * unflushed change stay for mh_bg_resume, or for mh_bg_stop, which resumes a
+ * paused thread for its last flush. Returns 1 if paused, 0 if not running (or
+ * already paused). Waits for a flush under way. */
+int mh_bg_pause(void);
+
+/* Start a thread again after mh_bg_pause, with the same ring, capture and
+ * configuration. Returns 1 if resumed, 0 if there was nothing to resume, or
+ * MH_ENOMEM (the reason is then mh_bg_error's). */
+int mh_bg_resume(void);
+
+/* 1 while the thread runs (paused included). */
 int mh_bg_running(void);
 
 /* Copy the ring's points, oldest first, into out[0..cap); returns how many. */

@@ -39,6 +39,17 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
         h += mh_stack_hash_frame((uintptr_t)(CODE), (INSTR), depth); \
         depth++;                                                    \
     } while (0)
+    /* Another interpreter's frames are never walked: its code objects belong
+     * to it (from 3.12 to its own allocator) and may die with it, so they must
+     * not be pinned here or released later by the main interpreter. The stack
+     * is one placeholder frame. From 3.12 the thread's bound state follows the
+     * interpreter it runs in; on 3.10 and 3.11 it stays the first one the
+     * thread had, so the main thread running a subinterpreter's code keeps the
+     * main interpreter's stack (the call that runs it). */
+    if (ts->interp != PyInterpreterState_Main()) {
+        MH_ADD_FRAME(MH_CODE_SUBINTERP, 0);
+        goto done;
+    }
 #if PY_VERSION_HEX < 0x030B0000
     /* 3.10: a linked list of frame objects; f_lasti counts code units. */
     for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
@@ -52,7 +63,6 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
     /* 3.13: the thread state points at the current frame directly. */
     _PyInterpreterFrame *f = ts->current_frame;
 #endif
-    int complete = 0;
     for (; f != NULL; f = f->previous) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
@@ -71,14 +81,13 @@ int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *has
         _Py_CODEUNIT *ip = f->prev_instr;
 #endif
         _Py_CODEUNIT *start = _PyCode_CODE(co);
-        /* A frame still running its prologue has no line yet (CPython's own
-         * _PyFrame_IsIncomplete): skip it. Only the newest frames can be in
-         * their prologue; every frame below a complete one has made a call. */
-        if (!complete) {
-            if (f->owner != FRAME_OWNED_BY_GENERATOR && ip < start + co->_co_firsttraceable) {
-                continue;
-            }
-            complete = 1;
+        /* An incomplete frame, wherever it is in the stack, is skipped, as
+         * CPython's own walkers do (_PyFrame_IsIncomplete, PyFrame_GetBack):
+         * a frame still in its prologue has no line yet, and 3.13's shim frame
+         * between a class call and its __init__ (code _Py_InitCleanup, pushed
+         * by CALL_ALLOC_AND_ENTER_INIT) never leaves its prologue. */
+        if (f->owner != FRAME_OWNED_BY_GENERATOR && ip < start + co->_co_firsttraceable) {
+            continue;
         }
         MH_ADD_FRAME(co, (int)(ip - start));
     }
@@ -91,18 +100,64 @@ done:
 
 int mh_pyframes_pin(uintptr_t code)
 {
-    if (!PyGILState_Check()) {
+    if (code == MH_CODE_SUBINTERP) {
+        return 1; /* A constant: nothing to hold. */
+    }
+    /* PyGILState_Check() is not used: it answers 1 unconditionally once a
+     * subinterpreter has been created (CPython turns its check off). This is
+     * its test without the switch: the thread's current state (the GIL
+     * holder's on 3.10 and 3.11, the thread's own attached state from 3.12)
+     * is the thread's own, in the main interpreter. */
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *cur = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *cur = _PyThreadState_UncheckedGet();
+#endif
+    if (cur == NULL || cur != PyGILState_GetThisThreadState() ||
+        cur->interp != PyInterpreterState_Main()) {
         return 0;
     }
     Py_INCREF((PyObject *)code);
     return 1;
 }
 
+void mh_pyframes_ref(uintptr_t code)
+{
+    if (code != MH_CODE_SUBINTERP) {
+        Py_INCREF((PyObject *)code);
+    }
+}
+
+void mh_pyframes_unref(uintptr_t code)
+{
+    if (code != MH_CODE_SUBINTERP) {
+        Py_DECREF((PyObject *)code);
+    }
+}
+
+/* The line of an instruction; an instruction without a line of its own (some
+ * compiler-made cleanup code) gets the function's first line, never -1. */
+static int line_of(PyCodeObject *co, int32_t instr)
+{
+    int line = PyCode_Addr2Line(co, instr * (int)sizeof(_Py_CODEUNIT));
+    return line >= 0 ? line : co->co_firstlineno;
+}
+
 int mh_pyframes_resolve(uintptr_t code, int32_t instr, PyObject **filename,
                         PyObject **function, int *lineno)
 {
+    if (code == MH_CODE_SUBINTERP) {
+        *lineno = 0;
+        *filename = PyUnicode_FromString(MH_SUBINTERP_NAME);
+        *function = *filename ? PyUnicode_FromString(MH_SUBINTERP_NAME) : NULL;
+        if (*function == NULL) {
+            Py_CLEAR(*filename);
+            return -1;
+        }
+        return 0;
+    }
     PyCodeObject *co = (PyCodeObject *)code;
-    *lineno = PyCode_Addr2Line(co, instr * (int)sizeof(_Py_CODEUNIT));
+    *lineno = line_of(co, instr);
     *filename = Py_NewRef(co->co_filename);
 #if PY_VERSION_HEX >= 0x030B0000
     *function = Py_NewRef(co->co_qualname);
@@ -175,8 +230,14 @@ int mh_pyframes_describe(uintptr_t code, int32_t instr, char *file, size_t file_
     if (co == NULL) {
         return -1;
     }
+    if (code == MH_CODE_SUBINTERP) {
+        snprintf(file, file_cap, "%s", MH_SUBINTERP_NAME);
+        snprintf(function, function_cap, "%s", MH_SUBINTERP_NAME);
+        *lineno = 0;
+        return 0;
+    }
     /* PyCode_Addr2Line only reads the immutable line table. */
-    *lineno = PyCode_Addr2Line(co, instr * (int)sizeof(_Py_CODEUNIT));
+    *lineno = line_of(co, instr);
     utf8_copy(co->co_filename, file, file_cap);
 #if PY_VERSION_HEX >= 0x030B0000
     utf8_copy(co->co_qualname, function, function_cap);

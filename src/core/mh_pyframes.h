@@ -11,16 +11,32 @@
 
 #include "mh_stack.h"
 
+/* The code of the one placeholder frame that stands for a stack in another
+ * interpreter than the main one (never an object's address: objects are
+ * aligned), and the file and function name it resolves to. */
+#define MH_CODE_SUBINTERP ((uintptr_t)2)
+#define MH_SUBINTERP_NAME "<subinterpreter>"
+
 /* Walk the calling thread's Python stack into frames[0..max), innermost first.
  * Returns the depth kept; sets MH_STACK_TRUNCATED in *flags when frames were left
- * over, and *hash to the stack's hash. A thread with no Python state gives 0. */
+ * over, and *hash to the stack's hash. A thread with no Python state gives 0; a
+ * thread running in a subinterpreter gives the one frame MH_CODE_SUBINTERP.
+ * Incomplete frames (prologue, 3.13's __init__ shim) and C-stack entry frames
+ * are never kept. */
 int mh_pyframes_walk(mh_frame_t *frames, int max, unsigned *flags, uint64_t *hash);
 
 /* Take a reference to a code object met by the walker, if this thread holds the
- * GIL: returns 1 if taken, 0 if not. Used as mh_engine_pin. */
+ * GIL of the main interpreter: returns 1 if taken (always for MH_CODE_SUBINTERP,
+ * which needs none), 0 if not. Used as mh_engine_pin. */
 int mh_pyframes_pin(uintptr_t code);
 
-/* File, function (qualified name from 3.11) and line of a frame. The code object
+/* Take or drop a reference to a frame's code (a pinned code object, or
+ * MH_CODE_SUBINTERP, which holds none). GIL of the main interpreter held. */
+void mh_pyframes_ref(uintptr_t code);
+void mh_pyframes_unref(uintptr_t code);
+
+/* File, function (qualified name from 3.11) and line of a frame (never -1: an
+ * instruction without a line gets the function's first line). The code object
  * must be alive; the GIL must be held. Returns new references, or -1 with an
  * exception set. */
 int mh_pyframes_resolve(uintptr_t code, int32_t instr, PyObject **filename,

@@ -3,6 +3,7 @@
  * in Python. The only file of the core that raises Python exceptions. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>
 
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "mh_bgthread.h"
 #include "mh_capture.h"
 #include "mh_engine.h"
+#include "mh_epochfn.h"
 #include "mh_heap.h"
 #include "mh_pyframes.h"
 #include "mh_pymem.h"
@@ -53,7 +55,7 @@ static void end_run(void)
     mh_engine_end_locked(queue_code, &q);
     mh_engine_unlock();
     for (size_t i = 0; i < q.n; i++) {
-        Py_DECREF((PyObject *)q.codes[i]);
+        mh_pyframes_unref(q.codes[i]);
     }
     PyMem_RawFree(q.codes);
 }
@@ -150,6 +152,73 @@ static PyObject *core_bg_after_fork(PyObject *self, PyObject *arg)
     }
     if (mh_bg_after_fork(started, err, sizeof err) != 0) {
         return PyUnicode_DecodeUTF8(err, (Py_ssize_t)strlen(err), "replace");
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- fork from 3.12: the background thread is stopped before and started
+ * again once CPython has counted the parent's threads ----------------------- */
+
+static PyObject *fork_caller; /* The frame that called os.fork(), or NULL. GIL. */
+
+/* 1 if the main thread is still inside the os.fork() called by fork_caller
+ * (running the after-fork hooks, which have their own eval-loop checks):
+ * fork_caller is on the stack but not on top. */
+static int inside_fork(void)
+{
+    PyFrameObject *top = PyEval_GetFrame(); /* Borrowed. */
+    if (top == NULL || top == (PyFrameObject *)fork_caller) {
+        return 0;
+    }
+    PyFrameObject *f = PyFrame_GetBack(top);
+    while (f != NULL) {
+        if (f == (PyFrameObject *)fork_caller) {
+            Py_DECREF(f);
+            return 1;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return 0;
+}
+
+/* Pending call (main thread): start the paused thread once os.fork() has
+ * returned to its caller, that is after CPython's count of the threads. */
+static int resume_pending(void *unused)
+{
+    if (fork_caller != NULL && inside_fork() && Py_AddPendingCall(resume_pending, NULL) == 0) {
+        return 0; /* Look again at the next check. */
+    }
+    Py_CLEAR(fork_caller);
+    mh_bg_resume();
+    return 0;
+}
+
+/* bg_pause() -> bool: stop the background thread, without a last flush, until
+ * bg_resume_later(). */
+static PyObject *core_bg_pause(PyObject *self, PyObject *unused)
+{
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = mh_bg_pause();
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(r);
+}
+
+/* bg_resume_later(caller): from the main thread's after-fork hook, start the
+ * paused thread again once os.fork() has returned to `caller` (the frame that
+ * called it), at the main thread's next check of the eval loop. */
+static PyObject *core_bg_resume_later(PyObject *self, PyObject *caller)
+{
+    if (caller != Py_None && !PyFrame_Check(caller)) {
+        PyErr_SetString(PyExc_TypeError, "bg_resume_later() takes a frame or None");
+        return NULL;
+    }
+    Py_XSETREF(fork_caller, caller == Py_None ? NULL : Py_NewRef(caller));
+    if (Py_AddPendingCall(resume_pending, NULL) != 0) {
+        Py_CLEAR(fork_caller);
+        mh_bg_resume(); /* The queue is full: better a warning than no thread. */
     }
     Py_RETURN_NONE;
 }
@@ -371,7 +440,7 @@ static int copy_locked(mh_engine_copy_t *c)
     }
     for (size_t i = 0; i < c->n_frames; i++) {
         if (!(c->frames[i].flags & MH_FRAME_UNPINNED)) {
-            Py_INCREF((PyObject *)c->frames[i].code);
+            mh_pyframes_ref(c->frames[i].code);
         }
     }
     return 0;
@@ -565,7 +634,7 @@ static PyObject *core_snapshot(PyObject *self, PyObject *unused)
     Py_XDECREF(totals);
     for (size_t i = 0; i < c.n_frames; i++) {
         if (!(c.frames[i].flags & MH_FRAME_UNPINNED)) {
-            Py_DECREF((PyObject *)c.frames[i].code);
+            mh_pyframes_unref(c.frames[i].code);
         }
     }
     mh_engine_copy_free(&c, raw_release);
@@ -583,91 +652,43 @@ static PyObject *core_ignore_thread(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* --epoch-on: close an epoch each time a named function returns.
- *
- * On 3.10 and 3.11 this is a C profile function per thread: a return event
- * costs two pointer compares unless the code object's name is the target's
- * (co_name is interned, and so is the target name). From 3.12 the Python side
- * uses sys.monitoring instead. */
-static PyObject *epoch_name;     /* Interned last component of the qualname. GIL. */
-static PyObject *epoch_qualname; /* Full qualname (3.11+), or NULL. GIL. */
-static PyObject *epoch_module;   /* Module name, or NULL for any. GIL. */
-static PyObject *epoch_target;   /* The code object last matched (strong). GIL. */
-static unsigned long long epoch_hits;
-
-static int code_matches(PyCodeObject *co, PyFrameObject *frame)
-{
-    if (co->co_name != epoch_name) {
-        return 0;
-    }
-#if PY_VERSION_HEX >= 0x030B0000
-    if (epoch_qualname != NULL &&
-        PyUnicode_Compare(co->co_qualname, epoch_qualname) != 0) {
-        return 0;
-    }
-#endif
-    if (epoch_module != NULL) {
-        PyObject *globals = PyEval_GetGlobals();
-        PyObject *name = globals ? PyDict_GetItemString(globals, "__name__") : NULL;
-        if (name == NULL || !PyUnicode_Check(name) ||
-            PyUnicode_Compare(name, epoch_module) != 0) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int epoch_profile(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
-{
-    if (what != PyTrace_RETURN || epoch_name == NULL) {
-        return 0;
-    }
-    PyCodeObject *co = PyFrame_GetCode(frame);
-    int hit = (PyObject *)co == epoch_target;
-    if (!hit && code_matches(co, frame)) {
-        Py_XSETREF(epoch_target, Py_NewRef((PyObject *)co));
-        hit = 1;
-    }
-    Py_DECREF(co);
-    if (hit && atomic_load(&mh_sample_gen) != 0) {
-        mh_engine_lock();
-        mh_engine_end_unit_locked();
-        mh_engine_unlock();
-        epoch_hits++;
-    }
-    return 0;
-}
-
+/* --epoch-on on 3.10 and 3.11 (mh_epochfn). */
 static PyObject *core_set_epoch_function(PyObject *self, PyObject *args)
 {
     PyObject *name, *qualname, *module;
     if (!PyArg_ParseTuple(args, "UOO", &name, &qualname, &module)) {
         return NULL;
     }
-    Py_INCREF(name);
-    PyUnicode_InternInPlace(&name);
-    Py_XSETREF(epoch_name, name);
-    Py_XSETREF(epoch_qualname, qualname == Py_None ? NULL : Py_NewRef(qualname));
-    Py_XSETREF(epoch_module, module == Py_None ? NULL : Py_NewRef(module));
-    Py_CLEAR(epoch_target);
-    epoch_hits = 0;
+    if ((qualname != Py_None && !PyUnicode_Check(qualname)) ||
+        (module != Py_None && !PyUnicode_Check(module))) {
+        PyErr_SetString(PyExc_TypeError, "qualname and module must be str or None");
+        return NULL;
+    }
+    if (mh_epochfn_set(name, qualname, module) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *core_install_epoch_profile(PyObject *self, PyObject *unused)
 {
-    PyEval_SetProfile(epoch_profile, NULL);
+    if (mh_epochfn_install() < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
+}
+
+static PyObject *core_epoch_function_status(PyObject *self, PyObject *unused)
+{
+    unsigned long long h, d, r;
+    mh_epochfn_status(&h, &d, &r);
+    return Py_BuildValue("{s:K,s:K,s:K,s:O}", "hits", h, "displaced", d, "reinstalled", r,
+                         "installed", mh_epochfn_installed() ? Py_True : Py_False);
 }
 
 static PyObject *core_clear_epoch_function(PyObject *self, PyObject *unused)
 {
-    PyEval_SetProfile(NULL, NULL);
-    Py_CLEAR(epoch_name);
-    Py_CLEAR(epoch_qualname);
-    Py_CLEAR(epoch_module);
-    Py_CLEAR(epoch_target);
-    return PyLong_FromUnsignedLongLong(epoch_hits);
+    return PyLong_FromUnsignedLongLong(mh_epochfn_clear());
 }
 
 static PyObject *core_sample_probability(PyObject *self, PyObject *args)
@@ -1155,6 +1176,9 @@ static PyMethodDef methods[] = {
      "set_epoch_function(name, qualname, module): the function whose returns close epochs."},
     {"install_epoch_profile", core_install_epoch_profile, METH_NOARGS,
      "install_epoch_profile(): watch returns of the epoch function on this thread."},
+    {"epoch_function_status", core_epoch_function_status, METH_NOARGS,
+     "epoch_function_status() -> dict: hits, displaced (another profile function took the "
+     "slot), reinstalled (memhound's was put back), installed (on this thread)."},
     {"clear_epoch_function", core_clear_epoch_function, METH_NOARGS,
      "clear_epoch_function() -> int: stop watching; returns how many epochs it closed."},
     {"rollup", core_rollup, METH_VARARGS,
@@ -1170,6 +1194,11 @@ static PyMethodDef methods[] = {
     {"bg_after_fork", core_bg_after_fork, METH_O,
      "bg_after_fork(started_unix) -> str | None: in a forked child, restart the thread "
      "with a capture of the child's own."},
+    {"bg_pause", core_bg_pause, METH_NOARGS,
+     "bg_pause() -> bool: stop the background thread without a last flush (before fork)."},
+    {"bg_resume_later", core_bg_resume_later, METH_O,
+     "bg_resume_later(caller_frame): restart the paused thread once os.fork() has returned "
+     "to caller_frame (main thread, next check of the eval loop)."},
     {"bg_forget_after_fork", core_bg_forget_after_fork, METH_NOARGS,
      "bg_forget_after_fork(): in a forked child about to start its own run, drop the "
      "parent's thread state."},
