@@ -130,6 +130,7 @@ class Session:
         end = {"function_epochs": hits, "units_per_epoch": units,
                "epoch_seconds": self.window * stride,
                "duration": duration if duration is not None else time.monotonic() - self._t0}
+        _core.forget_free_lists()  # dead objects parked on free lists; before the last flush
         err = _core.bg_stop(status, exit_code, json.dumps(end))
         bg = _core.bg_status()
         timeline = _core.timeline()
