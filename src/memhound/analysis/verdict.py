@@ -18,8 +18,18 @@ fill and imports happen):
    errors (computed from the spread of the changes, since L is a running sum). This rejects sites whose old survivors are a fixed set (hot entries
    of a bounded cache, one-off late initialisation).
 
-A site leaks when both hold, its survivors are spread over several old epochs, and
-p < ``alpha``. See docs/verdict.md for assumptions and limits.
+3. **Sustained growth.** A step is not a leak: memory allocated once and kept
+   (an import, first-call initialisation, a cache filled in one go) can pass both
+   tests when it comes after warm-up. A leak keeps growing to the end, so the
+   survivors allocated in the later half of the post-warm-up epochs must be a
+   fair share of all post-warm-up survivors (``late_share``), and the survivors
+   of the old epochs must not be bunched: the largest gap between their
+   cumulative share and the cumulative share of old epochs (``bunching``, a
+   Kolmogorov-Smirnov distance over the surviving samples) must stay below one
+   half, or not be significant for that many samples.
+
+A site leaks when all three hold, its survivors are spread over several old
+epochs, and p < ``alpha``. See docs/verdict.md for assumptions and limits.
 """
 from __future__ import annotations
 
@@ -55,6 +65,12 @@ class SiteVerdict:
     old_epochs: int
     series: List[float] = field(default_factory=list, repr=False)  # live bytes per epoch
     rank: int = 0
+    #: Share of the post-warm-up survivors allocated in the later half of those epochs.
+    late_share: float = 1.0
+    #: Kolmogorov-Smirnov distance of the old epochs' surviving samples from an even spread.
+    bunching: float = 0.0
+    #: The cohort and trend tests hold, but the growth is a step (not sustained).
+    step: bool = False
 
 
 @dataclass
@@ -98,6 +114,23 @@ def _ols(xs: Sequence[float], ys: Sequence[float]) -> Tuple[float, float]:
     rss = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys))
     se = math.sqrt(rss / (n - 2) / sxx) if n > 2 else math.inf
     return b, se
+
+
+def _bunching(samples: Sequence[float]) -> Tuple[float, float]:
+    """How far the surviving samples of consecutive epochs are from an even
+    spread over them: the largest gap between their cumulative share and the
+    cumulative share of epochs (a Kolmogorov-Smirnov distance, taken at epoch
+    boundaries), and the distance that many uniformly spread samples exceed
+    with probability 0.001 (the asymptotic critical value sqrt(ln(2/a) / 2N))."""
+    total = float(sum(samples))
+    m = len(samples)
+    if total <= 0 or m == 0:
+        return 0.0, math.inf
+    acc, dist = 0.0, 0.0
+    for i, k in enumerate(samples, 1):
+        acc += k
+        dist = max(dist, abs(acc / total - i / m))
+    return dist, math.sqrt(math.log(2 / 0.001) / (2 * total))
 
 
 @dataclass
@@ -154,10 +187,14 @@ def analyze(
     guard_fraction: float = 0.25,
     alpha: float = 0.05,
     min_epochs: int = 6,
+    min_late_share: float = 0.1,
+    max_bunching: float = 0.5,
 ) -> Verdict:
     """Judge a snapshot. ``units_per_epoch`` converts merged epochs back to the
     user's units (iterations, requests); ``epoch_unit`` names them in the summary.
-    ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis."""
+    ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis.
+    ``min_late_share`` and ``max_bunching`` are the sustained-growth test's
+    thresholds (a step is not a leak)."""
     n = snap.epoch + 1
     warmup = max(1, int(round(warmup_fraction * n)))
     guard = max(2, int(math.ceil(guard_fraction * n)))
@@ -205,8 +242,18 @@ def analyze(
         slope_se = (math.sqrt(sum((d - slope) ** 2 for d in steps) / (k - 1) / k)
                     if k > 1 else math.inf)
         need = 3 if m >= 6 else 2
-        leaking = (p < alpha and survivors >= need and slope > 0
-                   and slope - 2 * slope_se > 0)
+        grows = (p < alpha and survivors >= need and slope > 0
+                 and slope - 2 * slope_se > 0)
+        # Sustained growth: a leak still grows in the later half of the
+        # post-warm-up epochs, and its old survivors are not bunched into a
+        # few epochs (a step: an import, a first call, a cache filled once).
+        post = sum(cohort[base + warmup:base + n])
+        late = sum(cohort[base + (warmup + n) // 2:base + n])
+        late_share = late / post if post > 0 else 0.0
+        bunching, critical = _bunching(cohort_samples[base + lo:base + hi])
+        sustained = late_share >= min_late_share and not (
+            bunching >= max_bunching and bunching >= critical)
+        leaking = grows and sustained
         verdicts.append(SiteVerdict(
             site=s.site, stack=program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
             leaking=leaking, bytes_per_epoch=r * per_unit,
@@ -214,6 +261,7 @@ def analyze(
             p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,
             slope_se=slope_se * per_unit, live_bytes=s.live_bytes, live_count=s.live_count,
             old_epochs_with_survivors=survivors, old_epochs=m, series=live,
+            late_share=late_share, bunching=bunching, step=grows and not sustained,
         ))
     verdicts.sort(key=lambda v: (not v.leaking, -v.bytes_per_epoch))
     for i, v in enumerate(verdicts, 1):
