@@ -5,6 +5,10 @@
   snapshot memhound reports the blocks on the free lists as freed.
 - A clean program that imports asyncio, json and decimal after warm-up: the
   imports' memory is made once and kept, a step that is not sustained growth.
+- A clean loop whose lookup cache is filled lazily after warm-up, in a tenth of
+  the run, and then stays full: a step, not sustained growth.
+- A 0.1 s asyncio script that is mostly its own `import asyncio`: memory made
+  by an import is made once per module.
 
 Each program runs in a subprocess (``python -m memhound run -q --json ...``)."""
 from __future__ import annotations
@@ -54,3 +58,18 @@ def test_imports_after_warmup_are_a_step_not_a_leak(tmp_path):
     assert report["verdict"]["leaking"] is False, _describe(report)
     assert report["leaks"] == [], _describe(report)
     assert report["verdict"]["diagnosis"] == "none", _describe(report)
+
+
+def test_a_cache_filled_once_after_warmup_is_a_step_not_a_leak(tmp_path):
+    report = _run(tmp_path, "late_cache.py")
+    assert report["epochs"]["count"] >= 20, _describe(report)
+    assert report["verdict"]["leaking"] is False, _describe(report)
+    assert report["leaks"] == [], _describe(report)
+    assert report["verdict"]["diagnosis"] == "none", _describe(report)
+
+
+def test_a_short_asyncio_script_is_not_a_leak_at_its_import_line(tmp_path):
+    for _ in range(3):
+        report = _run(tmp_path, "asyncio_short.py")
+        assert report["verdict"]["leaking"] is False, _describe(report)
+        assert report["leaks"] == [], _describe(report)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import pytest
-from test_verdict import APP, Site, churn, leak, make_snapshot
+from test_verdict import APP, LIB, Site, churn, leak, make_snapshot
 
 from memhound.analysis import analyze
 
@@ -89,6 +89,39 @@ def test_a_leak_that_starts_after_warmup_and_goes_on_is_a_leak():
     assert v.leaking is True
     assert v.leaks[0].late_share == pytest.approx(2 / 3)
     assert v.leaks[0].bunching == pytest.approx(12 / 33)  # no survivors in 12 of 33 old epochs
+
+
+IMPORT = [("<frozen importlib._bootstrap>", 488, "_call_with_frames_removed"),
+          ("<frozen importlib._bootstrap_external>", 994, "_LoaderBasics.exec_module"),
+          ("<frozen importlib._bootstrap>", 935, "_load_unlocked"),
+          ("<frozen importlib._bootstrap>", 1360, "_find_and_load")]
+
+
+def test_memory_made_by_an_import_is_not_a_leak_however_long_the_import():
+    # A run that is mostly one import (a 0.1 s script: `import asyncio`, a few
+    # calls): the import's memory grows through most epochs, with nothing after
+    # it to show that it stopped. Its stacks pass through the import system.
+    kept = [30_000.0] * N
+    frames = [(LIB, 175, "<module>")] + IMPORT + [(APP, 1, "<module>")]
+    v = analyze(make_snapshot([churn(N), Site(frames, kept, [0.0] * N, kept)]))
+    assert v.leaking is False
+    assert all(s.site.lineno != 1 for s in v.suspects)
+    # The same growth without the import frames is a leak.
+    plain = [(LIB, 175, "build"), (APP, 1, "<module>")]
+    assert analyze(make_snapshot([churn(N), Site(plain, kept, [0.0] * N, kept)])).leaking is True
+
+
+def test_an_import_at_a_leaking_line_leaves_the_leak_and_its_rate():
+    # A line whose first call imports a module (lazily) and which leaks on every
+    # call: the import's stacks are left out, the leak's are judged.
+    first = [500_000.0 if e == 20 else 0.0 for e in range(N)]
+    lazy = Site([(LIB, 10, "<module>")] + IMPORT + [(LIB, 5, "strptime"), (APP, 12, "load_orders")],
+                first, [0.0] * N, first)
+    v = analyze(make_snapshot([lazy, leak(N, 8000.0)]))
+    assert v.leaking is True
+    assert v.leaks[0].site.lineno == 12
+    assert v.leaks[0].bytes_per_epoch == pytest.approx(8000.0)
+    assert v.leaks[0].stack_ids == [2]
 
 
 def test_the_thresholds_are_parameters():

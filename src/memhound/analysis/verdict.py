@@ -34,6 +34,7 @@ epochs, and p < ``alpha``. See docs/verdict.md for assumptions and limits.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -143,13 +144,28 @@ class _Series:
     best_live: float = -1.0
 
 
+_IMPORT_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+_IMPORT_TAILS = (os.sep + os.path.join("importlib", "_bootstrap.py"),
+                 os.sep + os.path.join("importlib", "_bootstrap_external.py"))
+
+
+def _made_by_import(frames: Sequence[Tuple[str, int, str]]) -> bool:
+    """Whether a stack passes through the import system: its memory was
+    allocated while a module's top-level code ran, which happens once per
+    module (a step, never sustained growth)."""
+    return any(f[0] in _IMPORT_FILES or f[0].endswith(_IMPORT_TAILS) for f in frames)
+
+
 def _group_sites(snap: Snapshot) -> Tuple[List[_Series], List[int]]:
-    """Roll stacks up to sites: (the sites, the group index of each stack id)."""
+    """Roll stacks up to sites: (the sites, the group index of each stack id).
+    Stacks made by an import belong to no site (group -1)."""
     sites: Dict[Tuple[str, int, str], int] = {}
     series: List[_Series] = []
     groups = [-1] * (len(snap.stack_ids) + 1)
     for stack_id in snap.stack_ids:
         frames = snap.raw_frames(stack_id)
+        if _made_by_import(frames):
+            continue
         key = next((f for f in frames if is_user_file(f[0])), frames[0] if frames else
                    ("<unknown>", 0, "<unknown>"))
         g = sites.get(key)
