@@ -4,7 +4,7 @@ For every site (a stack, rolled up to the innermost frame of the user's own code
 snapshot gives, per epoch e, the estimated bytes allocated (A_e) and freed (F_e), and
 the *cohort* C_e: the bytes allocated during epoch e that are still alive now.
 
-Two questions decide a leak, after a warm-up (the first 20 % of epochs, where caches
+Three questions decide a leak, after a warm-up (the first 20 % of epochs, where caches
 fill and imports happen):
 
 1. **Cohort survival.** Do allocations made in *old* post-warm-up epochs (older than a
@@ -17,7 +17,6 @@ fill and imports happen):
    post-warm-up epochs? The mean change per epoch must be positive beyond two standard
    errors (computed from the spread of the changes, since L is a running sum). This rejects sites whose old survivors are a fixed set (hot entries
    of a bounded cache, one-off late initialisation).
-
 3. **Sustained growth.** A step is not a leak: memory allocated once and kept
    (an import, first-call initialisation, a cache filled in one go) can pass both
    tests when it comes after warm-up. A leak keeps growing to the end, so the
@@ -29,7 +28,9 @@ fill and imports happen):
    half, or not be significant for that many samples.
 
 A site leaks when all three hold, its survivors are spread over several old
-epochs, and p < ``alpha``. See docs/verdict.md for assumptions and limits.
+epochs, and p < ``alpha``. Stacks that pass through the import system (memory
+made while a module's top-level code ran, once per module) belong to no site.
+See docs/verdict.md for assumptions and limits.
 """
 from __future__ import annotations
 
