@@ -47,6 +47,7 @@ def test_a_step_after_warmup_is_not_a_leak(where):
     assert v.leaking is False
     assert v.diagnosis == "none"
     assert v.summary.startswith("No leak found")
+    assert "job.py:9 in load_plugins" in v.summary and "a step, not a leak" in v.summary
 
 
 def test_a_step_is_caught_by_the_rule_that_fits_its_place():
@@ -55,6 +56,12 @@ def test_a_step_is_caught_by_the_rule_that_fits_its_place():
     late = suspect(analyze(make_snapshot([step(N, list(range(39, 45)))])), 9)
     assert late.late_share == 1.0  # all of it in the later half...
     assert late.bunching > 0.8     # ...and bunched at the end of the old epochs
+
+
+def test_no_step_no_step_sentence():
+    v = analyze(make_snapshot([churn(N)]))
+    assert v.leaking is False
+    assert "step" not in v.summary
 
 
 def test_a_step_next_to_a_leak_does_not_hide_the_leak():

@@ -309,6 +309,12 @@ def analyze(
     else:
         verdict.summary = (f"No leak found: no site's memory keeps surviving after warm-up "
                            f"({n} epochs, {snap.elapsed:.1f} s).")
+        steps = [v for v in verdicts if v.step]
+        if steps:
+            top = max(steps, key=lambda v: v.live_bytes)
+            verdict.summary += (f" Memory allocated at {top.site.filename}:{top.site.lineno} in "
+                                f"{top.site.function} rose after warm-up and then stopped growing: "
+                                f"a step, not a leak.")
     return verdict
 
 
