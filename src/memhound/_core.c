@@ -12,6 +12,7 @@
 #include "mh_capture.h"
 #include "mh_engine.h"
 #include "mh_epochfn.h"
+#include "mh_freelists.h"
 #include "mh_heap.h"
 #include "mh_pyframes.h"
 #include "mh_pymem.h"
@@ -835,6 +836,14 @@ static PyObject *core_heap_sizeof(PyObject *self, PyObject *obj)
     return PyLong_FromSize_t(mh_heap_sizeof(obj));
 }
 
+/* forget_free_lists() -> int: report the sampled blocks parked on CPython's
+ * free lists as freed (dead objects whose memory CPython kept); returns how
+ * many. 0 when not tracking. */
+static PyObject *core_forget_free_lists(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromSize_t(mh_freelists_forget());
+}
+
 /* A sampled pointer -> sample index table (open addressing). */
 typedef struct {
     const uint64_t *key; /* Pairs (ptr, group << 32). */
@@ -1221,6 +1230,8 @@ static PyMethodDef methods[] = {
      "alloc_start(obj) -> (address of its allocation, [addresses of its buffers])."},
     {"heap_sizeof", core_heap_sizeof, METH_O,
      "heap_sizeof(obj) -> int: sys.getsizeof without calling Python-level __sizeof__."},
+    {"forget_free_lists", core_forget_free_lists, METH_NOARGS,
+     "forget_free_lists() -> int: sampled blocks on CPython's free lists become freed; how many."},
     {NULL, NULL, 0, NULL},
 };
 

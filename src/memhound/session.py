@@ -219,6 +219,7 @@ class Session:
         end = {"function_epochs": hits, "units_per_epoch": units,
                "epoch_seconds": self.window * stride,
                "duration": duration if duration is not None else time.monotonic() - self._t0}
+        _core.forget_free_lists()  # dead objects parked on free lists; before the last flush
         return _core.bg_stop(status, exit_code, to_json(end)), units, stride, hits
 
     def abandon(self, status: str, exit_code: int, duration: "Optional[float]" = None) -> None:

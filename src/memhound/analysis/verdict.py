@@ -4,7 +4,7 @@ For every site (a stack, rolled up to the innermost frame of the user's own code
 snapshot gives, per epoch e, the estimated bytes allocated (A_e) and freed (F_e), and
 the *cohort* C_e: the bytes allocated during epoch e that are still alive now.
 
-Two questions decide a leak, after a warm-up (the first 20 % of epochs, where caches
+Three questions decide a leak, after a warm-up (the first 20 % of epochs, where caches
 fill and imports happen):
 
 1. **Cohort survival.** Do allocations made in *old* post-warm-up epochs (older than a
@@ -17,13 +17,25 @@ fill and imports happen):
    post-warm-up epochs? The mean change per epoch must be positive beyond two standard
    errors (computed from the spread of the changes, since L is a running sum). This rejects sites whose old survivors are a fixed set (hot entries
    of a bounded cache, one-off late initialisation).
+3. **Sustained growth.** A step is not a leak: memory allocated once and kept
+   (an import, first-call initialisation, a cache filled in one go) can pass both
+   tests when it comes after warm-up. A leak keeps growing to the end, so the
+   survivors allocated in the later half of the post-warm-up epochs must be a
+   fair share of all post-warm-up survivors (``late_share``), and the survivors
+   of the old epochs must not be bunched: the largest gap between their
+   cumulative share and the cumulative share of old epochs (``bunching``, a
+   Kolmogorov-Smirnov distance over the surviving samples) must stay below one
+   half, or not be significant for that many samples.
 
-A site leaks when both hold, its survivors are spread over several old epochs, and
-p < ``alpha``. See docs/verdict.md for assumptions and limits.
+A site leaks when all three hold, its survivors are spread over several old
+epochs, and p < ``alpha``. Stacks that pass through the import system (memory
+made while a module's top-level code ran, once per module) belong to no site.
+See docs/verdict.md for assumptions and limits.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -55,6 +67,12 @@ class SiteVerdict:
     old_epochs: int
     series: List[float] = field(default_factory=list, repr=False)  # live bytes per epoch
     rank: int = 0
+    #: Share of the post-warm-up survivors allocated in the later half of those epochs.
+    late_share: float = 1.0
+    #: Kolmogorov-Smirnov distance of the old epochs' surviving samples from an even spread.
+    bunching: float = 0.0
+    #: The cohort and trend tests hold, but the growth is a step (not sustained).
+    step: bool = False
 
 
 @dataclass
@@ -100,6 +118,23 @@ def _ols(xs: Sequence[float], ys: Sequence[float]) -> Tuple[float, float]:
     return b, se
 
 
+def _bunching(samples: Sequence[float]) -> Tuple[float, float]:
+    """How far the surviving samples of consecutive epochs are from an even
+    spread over them: the largest gap between their cumulative share and the
+    cumulative share of epochs (a Kolmogorov-Smirnov distance, taken at epoch
+    boundaries), and the distance that many uniformly spread samples exceed
+    with probability 0.001 (the asymptotic critical value sqrt(ln(2/a) / 2N))."""
+    total = float(sum(samples))
+    m = len(samples)
+    if total <= 0 or m == 0:
+        return 0.0, math.inf
+    acc, dist = 0.0, 0.0
+    for i, k in enumerate(samples, 1):
+        acc += k
+        dist = max(dist, abs(acc / total - i / m))
+    return dist, math.sqrt(math.log(2 / 0.001) / (2 * total))
+
+
 @dataclass
 class _Series:
     site: Frame
@@ -110,14 +145,29 @@ class _Series:
     best_live: float = -1.0
 
 
+_IMPORT_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+_IMPORT_TAILS = (os.sep + os.path.join("importlib", "_bootstrap.py"),
+                 os.sep + os.path.join("importlib", "_bootstrap_external.py"))
+
+
+def _made_by_import(frames: Sequence[Tuple[str, int, str]]) -> bool:
+    """Whether a stack passes through the import system: its memory was
+    allocated while a module's top-level code ran, which happens once per
+    module (a step, never sustained growth)."""
+    return any(f[0] in _IMPORT_FILES or f[0].endswith(_IMPORT_TAILS) for f in frames)
+
+
 def _group_sites(snap: Snapshot) -> Tuple[List[_Series], List[int]]:
-    """Roll stacks up to sites: (the sites, the group index of each stack id)."""
+    """Roll stacks up to sites: (the sites, the group index of each stack id).
+    Stacks made by an import belong to no site (group -1)."""
     sites: Dict[Tuple[str, int, str], int] = {}
     series: List[_Series] = []
     groups = [-1] * (len(snap.stack_ids) + 1)
     is_user_file = rule_for(snap).is_user_file
     for stack_id in snap.stack_ids:
         frames = snap.raw_frames(stack_id)
+        if _made_by_import(frames):
+            continue
         key = next((f for f in frames if is_user_file(f[0])), frames[0] if frames else
                    ("<unknown>", 0, "<unknown>"))
         g = sites.get(key)
@@ -155,10 +205,14 @@ def analyze(
     guard_fraction: float = 0.25,
     alpha: float = 0.05,
     min_epochs: int = 6,
+    min_late_share: float = 0.1,
+    max_bunching: float = 0.5,
 ) -> Verdict:
     """Judge a snapshot. ``units_per_epoch`` converts merged epochs back to the
     user's units (iterations, requests); ``epoch_unit`` names them in the summary.
-    ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis."""
+    ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis.
+    ``min_late_share`` and ``max_bunching`` are the sustained-growth test's
+    thresholds (a step is not a leak)."""
     n = snap.epoch + 1
     warmup = max(1, int(round(warmup_fraction * n)))
     guard = max(2, int(math.ceil(guard_fraction * n)))
@@ -206,8 +260,18 @@ def analyze(
         slope_se = (math.sqrt(sum((d - slope) ** 2 for d in steps) / (k - 1) / k)
                     if k > 1 else math.inf)
         need = 3 if m >= 6 else 2
-        leaking = (p < alpha and survivors >= need and slope > 0
-                   and slope - 2 * slope_se > 0)
+        grows = (p < alpha and survivors >= need and slope > 0
+                 and slope - 2 * slope_se > 0)
+        # Sustained growth: a leak still grows in the later half of the
+        # post-warm-up epochs, and its old survivors are not bunched into a
+        # few epochs (a step: an import, a first call, a cache filled once).
+        post = sum(cohort[base + warmup:base + n])
+        late = sum(cohort[base + (warmup + n) // 2:base + n])
+        late_share = late / post if post > 0 else 0.0
+        bunching, critical = _bunching(cohort_samples[base + lo:base + hi])
+        sustained = late_share >= min_late_share and not (
+            bunching >= max_bunching and bunching >= critical)
+        leaking = grows and sustained
         verdicts.append(SiteVerdict(
             site=s.site, stack=rule_for(snap).program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
             leaking=leaking, bytes_per_epoch=r * per_unit,
@@ -215,6 +279,7 @@ def analyze(
             p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,
             slope_se=slope_se * per_unit, live_bytes=s.live_bytes, live_count=s.live_count,
             old_epochs_with_survivors=survivors, old_epochs=m, series=live,
+            late_share=late_share, bunching=bunching, step=grows and not sustained,
         ))
     verdicts.sort(key=lambda v: (not v.leaking, -v.bytes_per_epoch))
     for i, v in enumerate(verdicts, 1):
@@ -245,6 +310,12 @@ def analyze(
     else:
         verdict.summary = (f"No leak found: no site's memory keeps surviving after warm-up "
                            f"({n} epochs, {snap.elapsed:.1f} s).")
+        steps = [v for v in verdicts if v.step]
+        if steps:
+            top = max(steps, key=lambda v: v.live_bytes)
+            verdict.summary += (f" Memory allocated at {top.site.filename}:{top.site.lineno} in "
+                                f"{top.site.function} rose after warm-up and then stopped growing: "
+                                f"a step, not a leak.")
     return verdict
 
 
