@@ -56,12 +56,12 @@ def test_points_without_own_memory_count_all_of_rss():
 def test_a_leak_with_rss_far_above_it_gets_both_rates():
     n = 60
     snap = make_snapshot([leak(n, 800.0), churn(n)])  # 800 B per 20 ms epoch: 40 KB/s
-    v = analyze(snap, timeline=_timeline(program_rate=150e6, tracked_rate=40e3))
+    v = analyze(snap, timeline=_timeline(program_rate=160e6, tracked_rate=40e3))
     assert v.leaking is True and v.diagnosis == "leak"
     assert v.bytes_per_second == pytest.approx(40e3, rel=0.05)
-    assert v.rss_to_tracked == pytest.approx(150e6 / 40e3, rel=0.05)
+    assert v.rss_to_tracked == pytest.approx(160e6 / 40e3, rel=0.05)
     assert v.rss_note is not None
-    assert v.rss_note.startswith("RSS grows at 150.0 MB/s, 3,700× the tracked rate (40.0 KB/s)")
+    assert v.rss_note.startswith("RSS grows at 160.0 MB/s, 4,000× the tracked rate (40.0 KB/s)")
     assert "outside Python's allocators" in v.rss_note
     # The leak's own sentence is unchanged.
     assert v.summary.startswith("Leaking about")

@@ -309,11 +309,12 @@ def _diagnose_rss(verdict: Verdict, timeline: Sequence[TimelinePoint], snap: Sna
         verdict.diagnosis = "native"
         verdict.native_in_heap = heap_slope is not None and heap_slope > 0.5 * rss_slope
     # The tracked rate RSS is compared with: the leak's estimate when there is one
-    # (a leak of array headers whose buffers are malloc'd), else tracked memory's.
-    # Without a leak, tracked memory changing by under 1 % of RSS's rate is flat.
-    tracked_rate = max(trk_slope, verdict.bytes_per_second, 0.0)
+    # (the summary's rate: a leak of array headers whose buffers are malloc'd),
+    # else tracked memory's slope. Without a leak, tracked memory changing by
+    # under 1 % of RSS's rate is flat.
+    tracked_rate = verdict.bytes_per_second if verdict.leaks else max(trk_slope, 0.0)
     flat = not verdict.leaks and tracked_rate < 0.01 * rss_slope
-    if grows and rss_slope > RSS_FAR_ABOVE_TRACKED * tracked_rate:
+    if grows and rss_slope > RSS_FAR_ABOVE_TRACKED * max(tracked_rate, trk_slope):
         ratio = rss_slope / tracked_rate if tracked_rate > 0 and not flat else None
         verdict.rss_to_tracked = ratio
         than = (f"{_fmt_ratio(ratio)} the tracked rate ({_fmt_bytes(tracked_rate)}/s)"
