@@ -133,3 +133,24 @@ def test_the_json_timeline_has_own(tmp_path):
                                v, argv=["x.py"], duration=3.0, exit_status="completed",
                                exit_code=0, version="0")
     assert all(p["own"] is None for p in report["timeline"])
+
+
+def test_the_html_report_shows_the_rss_note_under_the_verdict():
+    from memhound.reports import html
+    from memhound.session import SessionResult
+
+    n = 60
+    snap = make_snapshot([leak(n, 800.0), churn(n)])
+    timeline = _timeline(program_rate=160e6, tracked_rate=40e3)
+    v = analyze(snap, timeline=timeline)
+    result = SessionResult(snapshot=snap, timeline=timeline, epoch_kind="time",
+                           units_per_epoch=1.0, epoch_seconds=0.02, function_epochs=0,
+                           peak_rss=timeline[-1][1], final_rss=timeline[-1][1])
+    report = json_report.build(result, v, argv=["x.py"], duration=3.0, exit_status="completed",
+                               exit_code=0, version="0")
+    page = html.render(report)
+    assert v.rss_note is not None
+    assert "RSS grows at 160.0 MB/s, 4,000× the tracked rate (40.0 KB/s)" in page
+    assert page.index(v.summary.split(":")[0]) < page.index("RSS grows at 160.0 MB/s")
+    report["verdict"]["rss_note"] = None
+    assert "RSS grows at" not in html.render(report)
