@@ -32,7 +32,7 @@ def parse_function_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
 @dataclass
 class SessionResult:
     snapshot: Snapshot
-    timeline: List[Tuple[float, int, float, Optional[int]]]  # (t, rss, tracked, heap)
+    timeline: List[Tuple[float, int, float, Optional[int], Optional[int]]]  # (t, rss, tracked, heap, own)
     epoch_kind: str  # "time", "function" or "manual"
     units_per_epoch: float
     epoch_seconds: float
@@ -114,7 +114,7 @@ class Session:
         if self.epoch_on is not None:
             self._watch_function(*self.epoch_on)
 
-    def last_point(self) -> Optional[Tuple[float, int, float, Optional[int]]]:
+    def last_point(self) -> Optional[Tuple[float, int, float, Optional[int], Optional[int]]]:
         """The newest timeline point, or None."""
         return _core.timeline_last()
 

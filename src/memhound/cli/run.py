@@ -168,7 +168,7 @@ class _Progress:
             point = self.session.last_point()
             if point is None:
                 continue
-            t, rss, tracked, _heap = point
+            t, rss, tracked = point[:3]
             sys.stderr.write(f"\x1b[2K\rmemhound: {t:5.0f} s · tracked {tracked / 1e6:.1f} MB"
                              f" · RSS {rss / 1e6:.1f} MB\r")
             sys.stderr.flush()
