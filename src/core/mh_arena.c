@@ -2,13 +2,45 @@
 #define _GNU_SOURCE
 #include "mh_arena.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
-void *mh_arena_map(size_t size)
+#define PAGE ((size_t)4096)
+
+/* Bytes in mh_arena_bytes. Atomic (updated under whatever lock the caller holds). */
+static _Atomic size_t held;
+
+static void count(size_t add, size_t sub)
+{
+    if (add) {
+        atomic_fetch_add_explicit(&held, add, memory_order_relaxed);
+    }
+    if (sub) {
+        atomic_fetch_sub_explicit(&held, sub, memory_order_relaxed);
+    }
+}
+
+size_t mh_arena_bytes(void)
+{
+    return atomic_load_explicit(&held, memory_order_relaxed);
+}
+
+/* A reservation for a region: not counted until used. */
+static void *reserve(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+void *mh_arena_map(size_t size)
+{
+    void *p = reserve(size);
+    if (p != NULL) {
+        count(size, 0);
+    }
+    return p;
 }
 
 void *mh_arena_map_table(size_t size)
@@ -25,24 +57,60 @@ void *mh_arena_map_table(size_t size)
         }
         madvise(p, size, MADV_HUGEPAGE);
         madvise(p, size, MADV_POPULATE_WRITE);
+        count(size, 0);
         return p;
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_POPULATE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    count(size, 0);
+    return p;
 }
 
 void mh_arena_unmap(void *p, size_t size)
 {
     if (p != NULL) {
         munmap(p, size);
+        count(0, size);
+    }
+}
+
+/* Blocks keep their mapping's size in a 16-byte header (malloc's alignment). */
+#define HEADER ((size_t)16)
+
+void *mh_arena_alloc(size_t size)
+{
+    if (size > SIZE_MAX - HEADER - PAGE) {
+        return NULL;
+    }
+    size_t total = (size + HEADER + PAGE - 1) & ~(PAGE - 1);
+    /* Populated: the block is about to be written through, and one call that
+     * faults every page in is cheaper than a fault per page. */
+    char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    count(total, 0);
+    *(size_t *)p = total;
+    return p + HEADER;
+}
+
+void mh_arena_free(void *p)
+{
+    if (p != NULL) {
+        char *base = (char *)p - HEADER;
+        mh_arena_unmap(base, *(size_t *)base);
     }
 }
 
 int mh_region_init(mh_region_t *r, size_t cap)
 {
-    r->base = mh_arena_map(cap);
+    r->base = reserve(cap);
     r->cap = r->base ? cap : 0;
     r->used = 0;
+    r->counted = 0;
     return r->base ? 0 : MH_ENOMEM;
 }
 
@@ -54,6 +122,11 @@ void *mh_region_alloc_locked(mh_region_t *r, size_t size)
     }
     void *p = r->base + r->used;
     r->used += size;
+    size_t pages = (r->used + PAGE - 1) & ~(PAGE - 1);
+    if (pages > r->counted) {
+        count(pages - r->counted, 0);
+        r->counted = pages;
+    }
     return p;
 }
 
@@ -63,12 +136,16 @@ void mh_region_reset_locked(mh_region_t *r)
         /* Zero-fill on next touch and drop the resident pages. */
         madvise(r->base, r->cap, MADV_DONTNEED);
     }
-    r->used = 0;
+    count(0, r->counted);
+    r->used = r->counted = 0;
 }
 
 void mh_region_fini(mh_region_t *r)
 {
-    mh_arena_unmap(r->base, r->cap);
+    if (r->base != NULL) {
+        munmap(r->base, r->cap);
+    }
+    count(0, r->counted);
     r->base = NULL;
-    r->cap = r->used = 0;
+    r->cap = r->used = r->counted = 0;
 }

@@ -19,10 +19,27 @@ void *mh_arena_map_table(size_t size);
 /* Return memory from mh_arena_map (same size). NULL is ignored. */
 void mh_arena_unmap(void *p, size_t size);
 
+/* A malloc-like block in a mapping of its own (the size is kept in front of
+ * it), for the large buffers a flush makes and frees again and again: freeing
+ * gives the pages back to the kernel at once, where the C heap could keep them
+ * (glibc raises its mmap threshold after such a free, and then serves the next
+ * buffer from a heap that stays resident). Returns NULL on failure. */
+void *mh_arena_alloc(size_t size);
+
+/* Release a block from mh_arena_alloc. NULL is ignored. */
+void mh_arena_free(void *p);
+
+/* Bytes memhound holds in memory from this file now: tables (mh_arena_map,
+ * mh_arena_map_table), the used part of bump regions (rounded up to pages) and
+ * mh_arena_alloc blocks; a reservation not yet used is not counted. Lock-free,
+ * safe anywhere. */
+size_t mh_arena_bytes(void);
+
 /* A bump region: a large reservation filled from the front. Pages become
  * resident only as they are used, so a generous reservation costs no memory. */
 typedef struct {
     char *base;    /* Set once by mh_region_init. */
+    size_t counted; /* Bytes of it in mh_arena_bytes. Protected by the owner's lock. */
     size_t cap;    /* Bytes reserved. */
     size_t used;   /* Bytes handed out. Protected by the owner's lock. */
 } mh_region_t;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mh_guard.h"
+#include "mh_arena.h"
 
 /* Reading mallinfo2 walks malloc's free lists with the arena locked, which can
  * take milliseconds on a fragmented heap and blocks the program's mallocs
@@ -125,10 +126,23 @@ static int64_t read_heap(void)
 #endif
 }
 
+/* memhound's own memory now: its tables and buffers (mh_arena), the ring, and
+ * what the capture accounts for. Called by the thread only (it owns the
+ * capture). */
+static int64_t own_bytes(void)
+{
+    int64_t own = (int64_t)mh_arena_bytes() + (int64_t)sizeof bg.ring;
+    if (bg.capture != NULL) {
+        own += mh_capture_own_bytes(bg.capture);
+    }
+    return own;
+}
+
 /* Take one timeline point; the heap figure is re-read only when due. */
 static void sample(uint64_t now, uint64_t *heap_due, int64_t *heap, int force)
 {
     int64_t rss = read_rss();
+    int64_t own = own_bytes();
     if (now >= *heap_due) {
         uint64_t t0 = now_ns();
         *heap = read_heap();
@@ -154,22 +168,26 @@ static void sample(uint64_t now, uint64_t *heap_due, int64_t *heap, int force)
             bg.n = MH_BG_RING / 2;
             bg.every *= 2;
         }
-        bg.ring[bg.n++] = (mh_point_t){++bg.seq, (double)(now - start) / 1e9, rss, *heap, tracked};
+        bg.ring[bg.n++] =
+            (mh_point_t){++bg.seq, (double)(now - start) / 1e9, rss, *heap, tracked, own};
     }
     pthread_mutex_unlock(&bg.lock);
 }
 
+/* A flush's buffers come from mh_arena, not malloc: they are large, made
+ * and freed every flush, and must not stay resident in the C heap between
+ * flushes (the program's RSS would grow with them). */
 static void flush_free(mh_flush_t *f)
 {
-    mh_engine_copy_free(&f->state, free);
-    free((void *)f->points);
+    mh_engine_copy_free(&f->state, mh_arena_free);
+    mh_arena_free((void *)f->points);
 }
 
 /* Copy the engine's state under tables_lock. Returns 0 or MH_ENOMEM. */
 static int copy_state(mh_flush_t *f, uint32_t first_stack)
 {
     mh_engine_lock();
-    int rc = mh_engine_copy_locked(&f->state, first_stack, malloc);
+    int rc = mh_engine_copy_locked(&f->state, first_stack, mh_arena_alloc);
     mh_engine_unlock();
     f->now = (double)f->state.elapsed_ns / 1e9;
     return rc;
@@ -186,7 +204,7 @@ static uint64_t flush(mh_capture_t *c)
     uint64_t held = now_ns() - t0;
     if (rc == 0) {
         uint64_t last = mh_capture_last_seq(c);
-        mh_point_t *pts = malloc(MH_BG_RING * sizeof *pts);
+        mh_point_t *pts = mh_arena_alloc(MH_BG_RING * sizeof *pts);
         pthread_mutex_lock(&bg.lock);
         if (pts != NULL) {
             for (size_t i = 0; i < bg.n; i++) {

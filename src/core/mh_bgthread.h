@@ -1,6 +1,8 @@
 /* mh_bgthread: memhound's background thread, a plain pthread that never runs
  * Python code or takes the GIL. Every tick (~10 ms) it reads RSS, the tracked
- * live bytes and, less often, the C heap in use (mallinfo2) into a bounded ring
+ * live bytes, memhound's own memory (its tables and buffers, and the SQLite
+ * heap its capture flushes use: the part of RSS that is not the program's) and,
+ * less often, the C heap in use (mallinfo2) into a bounded ring
  * that keeps the whole run by halving its resolution when full; it ends a unit
  * of work every `window` (time epochs); and about once a second it flushes what
  * changed to the capture file (mh_capture).

@@ -8,6 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mh_arena.h"
+
+/* SQLite's page cache per connection, in KiB (PRAGMA cache_size=-N). A flush
+ * writes each page it touches once, so a bigger cache buys nothing; SQLite's
+ * default (2 MB) was most of a flush's heap. */
+#define CACHE_KIB 256
+
+/* A row as last committed, reduced to what the next flush's diff needs: its key
+ * and a checksum of its contents (16 bytes instead of the row's 48). */
+typedef struct {
+    uint64_t key;
+    uint64_t sum;
+} row_sum_t;
+
 /* A frame already in the file: (code, instr) -> frame id, for this process. */
 typedef struct {
     uintptr_t code;  /* 0 marks an empty slot. */
@@ -23,17 +37,18 @@ struct mh_capture {
     mh_describe_fn describe;
     /* The rows as last committed, sorted by key: the next flush writes the
      * difference. */
-    mh_site_t *sites;
+    row_sum_t *sites;      /* mh_arena_alloc. */
     size_t n_sites;
-    mh_site_t *cohorts;
+    row_sum_t *cohorts;    /* mh_arena_alloc. */
     size_t n_cohorts;
     uint32_t merges;       /* Engine merges at the last flush. */
     uint32_t next_stack;   /* First stack id not yet written. */
     size_t epochs_written; /* Epoch start times written. */
     uint64_t last_seq;     /* Last timeline point written. */
     uint64_t flushes;
-    frame_slot_t *frames;  /* Open addressing, power-of-two capacity. */
+    frame_slot_t *frames;  /* Open addressing, power-of-two capacity (mh_arena_alloc). */
     size_t frames_cap, frames_count;
+    int64_t sqlite_peak;   /* Highest SQLite heap a flush's connection held. */
     char err[256];
 };
 
@@ -67,8 +82,8 @@ static const char SCHEMA_SQL[] =
     " live_bytes_var REAL NOT NULL, live_count_var REAL NOT NULL,"
     " live_samples INTEGER NOT NULL, PRIMARY KEY(pid, stack, epoch)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS timeline(pid INTEGER NOT NULL, t REAL NOT NULL,"
-    " rss INTEGER NOT NULL, heap INTEGER, tracked REAL NOT NULL, PRIMARY KEY(pid, t))"
-    " WITHOUT ROWID;"
+    " rss INTEGER NOT NULL, heap INTEGER, tracked REAL NOT NULL, own INTEGER,"
+    " PRIMARY KEY(pid, t)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS note(pid INTEGER NOT NULL, key TEXT NOT NULL,"
     " value TEXT NOT NULL, PRIMARY KEY(pid, key)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS live_by_line AS"
@@ -104,7 +119,10 @@ static sqlite3 *db_open(mh_capture_t *c, int create)
         return NULL;
     }
     sqlite3_busy_timeout(db, 10000);
-    if (sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+    char pragmas[96];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-%d",
+             CACHE_KIB);
+    if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         db_err(c, db, "cannot open the capture");
         sqlite3_close(db);
         return NULL;
@@ -174,6 +192,19 @@ done:
     return rc;
 }
 
+/* A file an older memhound created has no timeline.own: add it (NULL in the
+ * rows it wrote). */
+static int add_own_column(mh_capture_t *c, sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT own FROM timeline LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    return exec(c, db, "ALTER TABLE timeline ADD COLUMN own INTEGER");
+}
+
 mh_capture_t *mh_capture_open(const char *path, long pid, long ppid, const char *meta_json,
                               double started_unix, mh_describe_fn describe, char *err,
                               size_t err_cap)
@@ -199,7 +230,7 @@ mh_capture_t *mh_capture_open(const char *path, long pid, long ppid, const char 
     /* WAL: a reader (memhound report on a live capture) never blocks the
      * writer, and a kill between two flushes loses nothing committed. */
     if (exec(c, db, "PRAGMA journal_mode=WAL") != 0 || exec(c, db, "BEGIN IMMEDIATE") != 0 ||
-        exec(c, db, SCHEMA_SQL) != 0 ||
+        exec(c, db, SCHEMA_SQL) != 0 || add_own_column(c, db) != 0 ||
         exec(c, db, "INSERT OR IGNORE INTO meta VALUES ('schema', '1'),"
                     " ('created_by', 'memhound')") != 0) {
         goto fail;
@@ -274,7 +305,7 @@ static int frame_remember(mh_capture_t *c, uintptr_t code, int32_t instr, int64_
 {
     if (2 * (c->frames_count + 1) > c->frames_cap) {
         size_t cap = c->frames_cap ? 2 * c->frames_cap : 1024;
-        frame_slot_t *slots = calloc(cap, sizeof *slots);
+        frame_slot_t *slots = mh_arena_alloc(cap * sizeof *slots); /* Zeroed. */
         if (slots == NULL) {
             return MH_ENOMEM;
         }
@@ -288,7 +319,7 @@ static int frame_remember(mh_capture_t *c, uintptr_t code, int32_t instr, int64_
                 slots[j] = *s;
             }
         }
-        free(c->frames);
+        mh_arena_free(c->frames);
         c->frames = slots;
         c->frames_cap = cap;
     }
@@ -304,7 +335,7 @@ static int frame_remember(mh_capture_t *c, uintptr_t code, int32_t instr, int64_
 
 static void frames_forget(mh_capture_t *c)
 {
-    free(c->frames);
+    mh_arena_free(c->frames);
     c->frames = NULL;
     c->frames_cap = c->frames_count = 0;
 }
@@ -381,10 +412,38 @@ static void bind_row(sqlite3_stmt *st, long pid, const mh_site_t *r)
     sqlite3_bind_int64(st, 8, r->alloc_samples);
 }
 
+/* A 64-bit checksum of a row's contents (a change it misses has odds of 2^-64). */
+static uint64_t row_sum(const mh_site_t *r)
+{
+    uint64_t words[sizeof *r / sizeof(uint64_t)];
+    memcpy(words, r, sizeof words);
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        h = (h ^ words[i]) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 33;
+    }
+    return h;
+}
+
+/* The committed state of `rows` (sorted by key) into *out (mh_arena_alloc).
+ * Returns 0 or MH_ENOMEM. */
+static int sums_of(const mh_site_t *rows, size_t n, row_sum_t **out)
+{
+    row_sum_t *sums = mh_arena_alloc((n ? n : 1) * sizeof *sums);
+    if (sums == NULL) {
+        return MH_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sums[i] = (row_sum_t){rows[i].key, row_sum(&rows[i])};
+    }
+    *out = sums;
+    return 0;
+}
+
 /* Write rows of `cur` that differ from `prev` (both sorted by key); with `del`,
  * delete rows of `prev` that `cur` no longer has. */
 static int write_diff(mh_capture_t *c, sqlite3 *db, sqlite3_stmt *upsert, sqlite3_stmt *del,
-                      const mh_site_t *prev, size_t np, const mh_site_t *cur, size_t nc,
+                      const row_sum_t *prev, size_t np, const mh_site_t *cur, size_t nc,
                       int with_free_samples)
 {
     size_t i = 0, j = 0;
@@ -394,9 +453,10 @@ static int write_diff(mh_capture_t *c, sqlite3 *db, sqlite3_stmt *upsert, sqlite
         }
         if (i < np && (j >= nc || prev[i].key < cur[j].key)) {
             if (del != NULL) {
+                mh_site_t gone = {.key = prev[i].key};
                 sqlite3_bind_int64(del, 1, c->pid);
-                sqlite3_bind_int64(del, 2, mh_site_stack(&prev[i]));
-                sqlite3_bind_int64(del, 3, mh_site_epoch(&prev[i]));
+                sqlite3_bind_int64(del, 2, mh_site_stack(&gone));
+                sqlite3_bind_int64(del, 3, mh_site_epoch(&gone));
                 if (step(c, db, del) != 0) {
                     return MH_ESTATE;
                 }
@@ -405,7 +465,7 @@ static int write_diff(mh_capture_t *c, sqlite3 *db, sqlite3_stmt *upsert, sqlite
             continue;
         }
         /* Same key in both. */
-        if (memcmp(&prev[i], &cur[j], sizeof cur[j]) == 0) {
+        if (prev[i].sum == row_sum(&cur[j])) {
             i++;
             j++;
             continue;
@@ -440,7 +500,10 @@ static int prepare_all(mh_capture_t *c, sqlite3 *db, stmts_t *s)
            prepare(c, db, "DELETE FROM cohort WHERE pid = ? AND stack = ? AND epoch = ?",
                    &s->cohort_del) ||
            prepare(c, db, "INSERT OR REPLACE INTO epoch VALUES (?, ?, ?)", &s->epoch) ||
-           prepare(c, db, "INSERT OR REPLACE INTO timeline VALUES (?, ?, ?, ?, ?)", &s->point) ||
+           prepare(c, db,
+                   "INSERT OR REPLACE INTO timeline(pid, t, rss, heap, tracked, own)"
+                   " VALUES (?, ?, ?, ?, ?, ?)",
+                   &s->point) ||
            prepare(c, db,
                    "UPDATE process SET updated = ?2, flushes = ?3, epoch = ?4, stride = ?5,"
                    " units = ?6, merges = ?7, stacks = ?8, live_bytes = ?9, live_count = ?10,"
@@ -459,6 +522,8 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *fl)
     int merged = f->merges != c->merges;
     qsort(f->sites, f->n_sites, sizeof *f->sites, cmp_key);
     qsort(f->cohorts, f->n_cohorts, sizeof *f->cohorts, cmp_key);
+    /* SQLite's heap is the process's: what this connection adds is ours. */
+    sqlite3_int64 sqlite_base = sqlite3_memory_used();
     db = db_open(c, 0);
     if (db == NULL || exec(c, db, "BEGIN IMMEDIATE") != 0 || prepare_all(c, db, &s) != 0) {
         goto done;
@@ -537,6 +602,11 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *fl)
             sqlite3_bind_null(s.point, 4);
         }
         sqlite3_bind_double(s.point, 5, p->tracked);
+        if (p->own >= 0) {
+            sqlite3_bind_int64(s.point, 6, p->own);
+        } else {
+            sqlite3_bind_null(s.point, 6);
+        }
         if (step(c, db, s.point) != 0) {
             goto done;
         }
@@ -565,18 +635,27 @@ int mh_capture_flush(mh_capture_t *c, mh_flush_t *fl)
     } else {
         sqlite3_bind_null(p, 18);
     }
-    if (step(c, db, p) != 0 || exec(c, db, "COMMIT") != 0) {
+    /* The state the next flush compares with, made before the commit so that
+     * running out of memory leaves nothing committed. */
+    row_sum_t *sites = NULL, *cohorts = NULL;
+    if (sums_of(f->sites, f->n_sites, &sites) != 0 ||
+        sums_of(f->cohorts, f->n_cohorts, &cohorts) != 0) {
+        mh_arena_free(sites);
+        set_err(c, "out of memory");
         goto done;
     }
-    /* Committed: the copy becomes the state the next flush compares with. */
-    free(c->sites);
-    free(c->cohorts);
-    c->sites = f->sites;
+    if (step(c, db, p) != 0 || exec(c, db, "COMMIT") != 0) {
+        mh_arena_free(sites);
+        mh_arena_free(cohorts);
+        goto done;
+    }
+    /* Committed: the checksums become the state the next flush compares with. */
+    mh_arena_free(c->sites);
+    mh_arena_free(c->cohorts);
+    c->sites = sites;
     c->n_sites = f->n_sites;
-    c->cohorts = f->cohorts;
+    c->cohorts = cohorts;
     c->n_cohorts = f->n_cohorts;
-    f->sites = f->cohorts = NULL;
-    f->n_sites = f->n_cohorts = 0;
     c->merges = f->merges;
     c->next_stack = f->first_stack + f->n_stacks;
     c->epochs_written = f->n_epochs;
@@ -591,6 +670,10 @@ done:
         /* Frame ids handed out inside the rolled-back transaction are void. */
         frames_forget(c);
     }
+    sqlite3_int64 used = sqlite3_memory_used() - sqlite_base;
+    if (db != NULL && used > c->sqlite_peak) {
+        c->sqlite_peak = used;
+    }
     sqlite3_close(db);
     return rc;
 }
@@ -603,6 +686,11 @@ uint32_t mh_capture_next_stack(const mh_capture_t *c)
 uint64_t mh_capture_last_seq(const mh_capture_t *c)
 {
     return c->last_seq;
+}
+
+int64_t mh_capture_own_bytes(const mh_capture_t *c)
+{
+    return c->sqlite_peak;
 }
 
 int mh_capture_finish(mh_capture_t *c, const char *status, int exit_code, double ended,
@@ -649,8 +737,8 @@ void mh_capture_close(mh_capture_t *c)
     }
     free(c->path);
     free(c->meta_json);
-    free(c->sites);
-    free(c->cohorts);
-    free(c->frames);
+    mh_arena_free(c->sites);
+    mh_arena_free(c->cohorts);
+    mh_arena_free(c->frames);
     free(c);
 }

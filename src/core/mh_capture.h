@@ -33,13 +33,15 @@ typedef struct {
     int64_t rss;      /* Resident set size, bytes. */
     int64_t heap;     /* C heap in use (mallinfo2), bytes; -1 if unknown. */
     double tracked;   /* Estimated tracked live bytes. */
+    int64_t own;      /* memhound's own memory (mh_bg_own_bytes), bytes; -1 if unknown. */
 } mh_point_t;
 
 /* What one flush writes: the engine's state, copied under tables_lock by
  * mh_bgthread with the stacks the capture does not have yet (from
  * mh_capture_next_stack), plus the timeline points not yet written. */
 typedef struct {
-    mh_engine_copy_t state;   /* Allocated with malloc; the capture sorts its rows. */
+    mh_engine_copy_t state;   /* Allocated with mh_arena_alloc; the capture sorts its
+                               * rows (and keeps a checksum of each). */
     double now;               /* Seconds since start. */
     int64_t rss, peak_rss, heap;
     const mh_point_t *points; /* Timeline points to add, oldest first. */
@@ -74,6 +76,13 @@ uint32_t mh_capture_next_stack(const mh_capture_t *c);
 
 /* The last timeline point written (its seq), 0 if none. */
 uint64_t mh_capture_last_seq(const mh_capture_t *c);
+
+/* Bytes the capture accounts for that mh_arena_bytes does not count: the
+ * highest SQLite heap a flush's connection has used (the connection is closed
+ * after each flush, but the C heap may keep those pages resident for the next
+ * one). Its other memory (the last flush's row checksums, the frame
+ * dictionary) is in mh_arena_bytes. */
+int64_t mh_capture_own_bytes(const mh_capture_t *c);
 
 /* Open the same file for a forked child `pid` of `ppid`, with the same
  * meta and describer: a capture of its own that writes under its pid.

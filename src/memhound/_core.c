@@ -230,16 +230,22 @@ static PyObject *core_bg_forget_after_fork(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *int_or_none(int64_t v)
+{
+    if (v < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong((long long)v);
+}
+
 static PyObject *point_tuple(const mh_point_t *p)
 {
-    if (p->heap >= 0) {
-        return Py_BuildValue("(dLdL)", p->t, (long long)p->rss, p->tracked, (long long)p->heap);
-    }
-    return Py_BuildValue("(dLdO)", p->t, (long long)p->rss, p->tracked, Py_None);
+    return Py_BuildValue("(dLdNN)", p->t, (long long)p->rss, p->tracked, int_or_none(p->heap),
+                         int_or_none(p->own));
 }
 
 /* timeline(): the background thread's points, oldest first, as tuples
- * (seconds, rss, tracked, heap or None). */
+ * (seconds, rss, tracked, heap or None, memhound's own bytes or None). */
 static PyObject *core_timeline(PyObject *self, PyObject *unused)
 {
     mh_point_t *pts = PyMem_RawMalloc(MH_BG_RING * sizeof *pts);
@@ -1214,7 +1220,8 @@ static PyMethodDef methods[] = {
     {"bg_status", core_bg_status, METH_NOARGS,
      "bg_status() -> dict(running, peak_rss, error)."},
     {"timeline", core_timeline, METH_NOARGS,
-     "timeline() -> [(seconds, rss, tracked, heap | None)]: the background thread's ring."},
+     "timeline() -> [(seconds, rss, tracked, heap | None, own | None)]: the background thread's\n"
+     "ring; own is memhound's own memory (its tables, buffers and capture writer), part of rss."},
     {"timeline_last", core_timeline_last, METH_NOARGS,
      "timeline_last() -> the newest timeline point, or None."},
     /* Retention and census. */

@@ -411,11 +411,16 @@ class Capture:
                 isinstance(v, list) and all(isinstance(d, str) for d in v) for v in prefixes.values()):
             snap.prefixes = prefixes  # the frame rule of the interpreter that ran it
         # Timeline, thinned to what a report shows.
+        # Captures written before memhound measured its own memory have no
+        # timeline.own: their points say None.
+        has_own = any(c[1] == "own" for c in db.execute("PRAGMA table_info(timeline)"))
         points = []
-        for t, rss, tracked, heap in db.execute(
-                "SELECT t, rss, tracked, heap FROM timeline WHERE pid = ? ORDER BY t", (pid,)):
+        for t, rss, tracked, heap, own in db.execute(
+                f"SELECT t, rss, tracked, heap, {'own' if has_own else 'NULL'} FROM timeline"
+                " WHERE pid = ? ORDER BY t", (pid,)):
             points.append((_finite(t, "timeline"), _int(rss, "timeline rss"), _finite(tracked, "timeline"),
-                           None if heap is None else _int(heap, "timeline heap")))
+                           None if heap is None else _int(heap, "timeline heap"),
+                           None if own is None else _int(own, "timeline own")))
         if len(points) > MAX_TIMELINE:
             step = math.ceil(len(points) / MAX_TIMELINE)
             points = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])

@@ -13,7 +13,7 @@ from .snapshot import Snapshot
 @dataclass
 class SessionResult:
     snapshot: Snapshot
-    timeline: List[Tuple[float, int, float, Optional[int]]]  # (t, rss, tracked, heap)
+    timeline: List[Tuple[float, int, float, Optional[int], Optional[int]]]  # (t, rss, tracked, heap, own)
     epoch_kind: str  # "time", "function" or "manual"
     units_per_epoch: float
     epoch_seconds: float

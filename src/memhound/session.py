@@ -181,7 +181,7 @@ class Session:
         if self.epoch_on is not None:
             self._watch_function(*self.epoch_on)
 
-    def last_point(self) -> Optional[Tuple[float, int, float, Optional[int]]]:
+    def last_point(self) -> Optional[Tuple[float, int, float, Optional[int], Optional[int]]]:
         """The newest timeline point, or None."""
         return _core.timeline_last()
 

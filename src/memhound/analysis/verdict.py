@@ -37,14 +37,21 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .._format import fmt_bytes as _fmt_bytes
 from ..snapshot import Frame, Snapshot, Traceback
 from .frames import rule_for
 
-#: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None)
-TimelinePoint = Tuple[float, int, float, Optional[int]]
+#: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None,
+#: memhound's own memory or None); points from before memhound measured its own
+#: memory have the first four only.
+TimelinePoint = Union[Tuple[float, int, float, Optional[int]],
+                      Tuple[float, int, float, Optional[int], Optional[int]]]
+
+#: RSS growing this many times faster than tracked memory is called out in the
+#: report (``Verdict.rss_note``), whatever the verdict on Python allocations.
+RSS_FAR_ABOVE_TRACKED = 4.0
 
 
 @dataclass
@@ -94,6 +101,15 @@ class Verdict:
     diagnosis: str = "leak"  # "leak", "none", "native", "too-short"
     #: With diagnosis "native": True when the C heap (malloc) grows with RSS.
     native_in_heap: bool = False
+    #: rss_bytes_per_second is the program's: RSS less memhound's own memory
+    #: (its tables, buffers and capture writer), which grows at this rate.
+    own_bytes_per_second: Optional[float] = None
+    #: RSS as the system reports it, memhound's own memory included.
+    raw_rss_bytes_per_second: Optional[float] = None
+    #: When the program's RSS keeps growing far faster than tracked memory: a
+    #: sentence with both rates, and their ratio (None while tracked is flat).
+    rss_note: Optional[str] = None
+    rss_to_tracked: Optional[float] = None
 
 
 def _norm_sf(z: float) -> float:
@@ -319,11 +335,22 @@ def analyze(
     return verdict
 
 
+def _own(p: TimelinePoint) -> float:
+    """memhound's own memory at a point (0 where it was not measured)."""
+    own = p[4] if len(p) > 4 else None  # type: ignore[misc]
+    return float(own) if own is not None else 0.0
+
+
 def _diagnose_rss(verdict: Verdict, timeline: Sequence[TimelinePoint], snap: Snapshot) -> None:
     """Fill the RSS and tracked-heap rates, and call the run 'native' when no Python
     site leaks, the tracked heap is flat, and RSS keeps growing: a significant
     slope after warm-up *and* new highs late in the run (allocator retention and
-    sawtooth workloads reach their high-water mark early and then stay)."""
+    sawtooth workloads reach their high-water mark early and then stay).
+
+    RSS here is the program's: memhound's own memory (its tables, its buffers,
+    its capture writer's SQLite heap), measured at each point, is taken out, so
+    memhound's growth never reads as the program's. Whatever the verdict, RSS
+    that keeps growing far faster than tracked memory gets ``rss_note``."""
     if len(timeline) < 9:
         return
     t0, t_end = timeline[0][0], timeline[-1][0]
@@ -331,11 +358,15 @@ def _diagnose_rss(verdict: Verdict, timeline: Sequence[TimelinePoint], snap: Sna
     if len(pts) < 9:
         return
     ts = [p[0] for p in pts]
-    rss = [float(p[1]) for p in pts]
+    own = [_own(p) for p in pts]
+    raw = [float(p[1]) for p in pts]
+    rss = [r - o for r, o in zip(raw, own)]
     rss_slope, rss_se = _ols(ts, rss)
     trk_slope, _ = _ols(ts, [float(p[2]) for p in pts])
     verdict.rss_bytes_per_second = rss_slope
     verdict.tracked_bytes_per_second = trk_slope
+    verdict.raw_rss_bytes_per_second = _ols(ts, raw)[0]
+    verdict.own_bytes_per_second = _ols(ts, own)[0]
     heaps = [p[3] for p in pts if len(p) > 3 and p[3] is not None]
     heap_slope = _ols(ts[:len(heaps)], [float(h) for h in heaps])[0] if len(heaps) == len(pts) else None
     third = len(pts) // 3
@@ -343,8 +374,29 @@ def _diagnose_rss(verdict: Verdict, timeline: Sequence[TimelinePoint], snap: Sna
     span = ts[-1] - ts[0]
     rss_growth = rss_slope * span
     floor = max(4e6, 0.05 * rss[0])
-    if (not verdict.leaks and verdict.diagnosis != "too-short" and rss_slope > 0
-            and rss_slope - 3 * rss_se > 0 and rss_growth > floor and new_highs > floor / 2
+    grows = (rss_slope > 0 and rss_slope - 3 * rss_se > 0 and rss_growth > floor
+             and new_highs > floor / 2)
+    if (not verdict.leaks and verdict.diagnosis != "too-short" and grows
             and trk_slope * span < 0.25 * rss_growth):
         verdict.diagnosis = "native"
         verdict.native_in_heap = heap_slope is not None and heap_slope > 0.5 * rss_slope
+    # The tracked rate RSS is compared with: the leak's estimate when there is one
+    # (the summary's rate: a leak of array headers whose buffers are malloc'd),
+    # else tracked memory's slope. Without a leak, tracked memory changing by
+    # under 1 % of RSS's rate is flat.
+    tracked_rate = verdict.bytes_per_second if verdict.leaks else max(trk_slope, 0.0)
+    flat = not verdict.leaks and tracked_rate < 0.01 * rss_slope
+    if grows and rss_slope > RSS_FAR_ABOVE_TRACKED * max(tracked_rate, trk_slope):
+        ratio = rss_slope / tracked_rate if tracked_rate > 0 and not flat else None
+        verdict.rss_to_tracked = ratio
+        than = (f"{_fmt_ratio(ratio)} the tracked rate ({_fmt_bytes(tracked_rate)}/s)"
+                if ratio is not None else "while tracked memory is flat")
+        verdict.rss_note = (
+            f"RSS grows at {_fmt_bytes(rss_slope)}/s, {than}: most of the growth is memory "
+            "allocated outside Python's allocators (C extensions, numpy buffers, ctypes), "
+            "which memhound does not track line by line.")
+
+
+def _fmt_ratio(r: float) -> str:
+    """Two significant figures: 3,700×, 45×, 4.2×."""
+    return f"{float(f'{r:.2g}'):,.0f}×" if r >= 10 else f"{r:.1f}×"

@@ -102,6 +102,14 @@ def _status(report: Dict[str, Any]) -> Tuple[str, str]:
             }.get(v.get("diagnosis", ""), ("ok", "No leak"))
 
 
+def _rss_note(report: Dict[str, Any]) -> Optional[str]:
+    """The verdict's sentence on RSS growing far faster than tracked memory, unless
+    the summary already says it (diagnosis "native")."""
+    v = report.get("verdict", {})
+    note = v.get("rss_note")
+    return str(note) if note and v.get("diagnosis") != "native" else None
+
+
 def _round_bytes(v: Optional[float]) -> Optional[int]:
     return None if v is None else int(round(v))
 
@@ -249,6 +257,7 @@ def render(report: Dict[str, Any]) -> str:
         title=f"memhound · {os.path.basename(argv[0]) if argv else 'report'}",
         command=shlex.join(argv),
         summary=str(report.get("verdict", {}).get("summary", "")),
+        rss_note=_rss_note(report),
         status_class=status_class,
         status_text=status_text,
         partial=(None if program.get("complete", True)

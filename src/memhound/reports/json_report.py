@@ -41,6 +41,13 @@ def _leak(v: SiteVerdict) -> Dict[str, Any]:
     }
 
 
+def _point(p: Any) -> Dict[str, Any]:
+    """A timeline point; ``own`` (memhound's own memory, part of ``rss``) is None
+    where it was not measured."""
+    return {"t": p[0], "rss": p[1], "heap": p[3], "tracked": int(round(p[2])),
+            "own": p[4] if len(p) > 4 else None}
+
+
 def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration: float,
           exit_status: str, exit_code: Optional[int], version: str, pid: Optional[int] = None,
           python: Optional[str] = None) -> Dict[str, Any]:
@@ -76,10 +83,13 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
             "diagnosis": verdict.diagnosis,
             "rss_bytes_per_second": verdict.rss_bytes_per_second,
             "tracked_bytes_per_second": verdict.tracked_bytes_per_second,
+            "raw_rss_bytes_per_second": verdict.raw_rss_bytes_per_second,
+            "own_bytes_per_second": verdict.own_bytes_per_second,
+            "rss_to_tracked": verdict.rss_to_tracked,
+            "rss_note": verdict.rss_note,
         },
         "leaks": [_leak(v) for v in verdict.leaks],
-        "timeline": [{"t": t, "rss": rss, "heap": heap, "tracked": int(round(tracked))}
-                     for t, rss, tracked, heap in result.timeline],
+        "timeline": [_point(p) for p in result.timeline],
         "capture": result.capture,
         # The folders of the interpreter that ran the program: which frames are
         # the program's own (see analysis/frames.py).

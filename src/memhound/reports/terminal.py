@@ -55,15 +55,20 @@ def render(result: SessionResult, verdict: Verdict, out: IO[str], *, top: int = 
                        style="dim"))
     style = "bold red" if verdict.leaking else ("bold yellow" if verdict.diagnosis == "native" else "bold green")
     console.print(Text(verdict.summary, style=style))
+    if verdict.rss_note and verdict.diagnosis != "native":  # "native" says it already
+        console.print(Text(verdict.rss_note, style="bold yellow"))
 
     tracked = [p[2] for p in result.timeline]
     rss = [float(p[1]) for p in result.timeline]
+    own = result.timeline[-1][4] if result.timeline and len(result.timeline[-1]) > 4 else None
     if tracked:
         console.print(Text.assemble(("  tracked ", "dim"), (sparkline(tracked), "cyan"),
                                     (f"  {fmt_bytes(tracked[-1])} (peak {fmt_bytes(snap.peak_bytes)})", "dim")))
     if rss and any(rss):
+        mine = f"; memhound's own {fmt_bytes(own)}" if own is not None else ""
         console.print(Text.assemble(("  RSS     ", "dim"), (sparkline(rss), "magenta"),
-                                    (f"  {fmt_bytes(rss[-1])} (peak {fmt_bytes(result.peak_rss)})", "dim")))
+                                    (f"  {fmt_bytes(rss[-1])} (peak {fmt_bytes(result.peak_rss)}{mine})",
+                                     "dim")))
 
     if census is not None and census["growth"]:
         grown = ", ".join(f"+{d} {t}" for t, _n, d in census["growth"][:5])
