@@ -51,7 +51,7 @@ setup(
     ext_modules=[
         Extension(
             "memhound._core",
-            sources=["src/memhound/_core.c"] + core_sources,
+            sources=["src/memhound/_core.c", "src/memhound/_core_heap.c"] + core_sources,
             include_dirs=["src/core"],
             extra_compile_args=cflags,
             extra_link_args=ldflags,

@@ -11,6 +11,7 @@
 
 #include "mh_heap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "mh_arena.h"
@@ -602,4 +603,78 @@ done:
     PyMem_RawFree(idom);
     PyMem_RawFree(ret);
     return rc;
+}
+
+/* -- matching sampled pointers to objects ----------------------------------- */
+
+typedef struct {
+    const uint64_t *key; /* Pairs (ptr, group). */
+    uint32_t *slots;     /* Sample index + 1; 0: empty. */
+    size_t cap;          /* A power of two. */
+} ptrmap_t;
+
+static uint32_t ptrmap_find(const ptrmap_t *m, uint64_t p)
+{
+    for (size_t j = slot_of((uintptr_t)p, m->cap);; j = (j + 1) & (m->cap - 1)) {
+        uint32_t v = m->slots[j];
+        if (v == 0) {
+            return MH_HEAP_NONE;
+        }
+        if (m->key[2 * (size_t)(v - 1)] == p) {
+            return v - 1;
+        }
+    }
+}
+
+static int match_cmp(const void *a, const void *b)
+{
+    const mh_heap_match_t *x = a, *y = b;
+    if (x->group != y->group) {
+        return x->group < y->group ? -1 : 1;
+    }
+    return x->node < y->node ? -1 : x->node > y->node;
+}
+
+int mh_heap_match(const mh_heap_t *h, const uint64_t *samples, size_t ns, mh_heap_match_t *out,
+                  size_t *n)
+{
+    *n = 0;
+    if (ns == 0) {
+        return 0;
+    }
+    ptrmap_t pm = {samples, NULL, 16};
+    while (pm.cap < ns * 2 + 2) {
+        pm.cap *= 2;
+    }
+    pm.slots = PyMem_RawCalloc(pm.cap, sizeof *pm.slots);
+    if (pm.slots == NULL) {
+        return MH_ENOMEM;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        size_t j = slot_of((uintptr_t)samples[2 * i], pm.cap);
+        while (pm.slots[j] != 0 && samples[2 * (size_t)(pm.slots[j] - 1)] != samples[2 * i]) {
+            j = (j + 1) & (pm.cap - 1);
+        }
+        pm.slots[j] = (uint32_t)i + 1;
+    }
+    size_t k = 0;
+    for (size_t v = 0; v < h->n && k < ns; v++) {
+        PyObject *o = h->obj[v];
+        uintptr_t buf[8];
+        uint32_t s = ptrmap_find(&pm, mh_heap_alloc_start(o));
+        if (s != MH_HEAP_NONE) {
+            out[k++] = (mh_heap_match_t){(uint32_t)v, (uint32_t)(samples[2 * s + 1] & 0xFFFFFFFF), 0};
+        }
+        int nb = mh_heap_buffers(o, buf, 8);
+        for (int b = 0; b < nb && k < ns; b++) {
+            s = ptrmap_find(&pm, buf[b]);
+            if (s != MH_HEAP_NONE) {
+                out[k++] = (mh_heap_match_t){(uint32_t)v, (uint32_t)(samples[2 * s + 1] & 0xFFFFFFFF), 1};
+            }
+        }
+    }
+    PyMem_RawFree(pm.slots);
+    qsort(out, k, sizeof *out, match_cmp);
+    *n = k;
+    return 0;
 }

@@ -82,4 +82,19 @@ int mh_heap_buffers(PyObject *o, uintptr_t *out, int max);
  * in Python (user classes count their basic and item size). 0 if unknown. */
 size_t mh_heap_sizeof(PyObject *o);
 
+/* A sampled pointer matched to an object of the graph. */
+typedef struct {
+    uint32_t node;  /* The object (the owner, for a buffer). */
+    uint32_t group; /* The sample's group (a leak site). */
+    uint8_t kind;   /* 0: the object itself, 1: one of its buffers. */
+} mh_heap_match_t;
+
+/* Match `ns` samples, packed as (pointer u64, group in the low 32 bits of the
+ * next u64), to the graph's objects and their buffers: out[0..*n) (out holds
+ * ns entries; one match per sample at most), sorted by group then node, so
+ * in the order the graph was built within a group (breadth first: the
+ * shallowest first). Returns 0 or MH_ENOMEM. */
+int mh_heap_match(const mh_heap_t *h, const uint64_t *samples, size_t ns, mh_heap_match_t *out,
+                  size_t *n);
+
 #endif
