@@ -354,6 +354,9 @@ int mh_bg_start(const mh_bg_config_t *cfg, mh_capture_t *capture)
     }
     bg.running = 1;
     pthread_mutex_unlock(&bg.lock);
+    mh_engine_lock();
+    mh_engine_set_alloc_clock_locked(cfg->alloc_quantum);
+    mh_engine_unlock();
     return 0;
 }
 
@@ -380,6 +383,9 @@ mh_capture_t *mh_bg_stop(void)
     pthread_cond_signal(&bg.wake);
     pthread_mutex_unlock(&bg.lock);
     pthread_join(bg.thread, NULL);
+    mh_engine_lock();
+    mh_engine_set_alloc_clock_locked(0); /* Epochs end with the thread's last flush. */
+    mh_engine_unlock();
     pthread_mutex_lock(&bg.lock);
     bg.running = 0;
     mh_capture_t *c = bg.capture;

@@ -4,8 +4,9 @@
  * heap its capture flushes use: the part of RSS that is not the program's) and,
  * less often, the C heap in use (mallinfo2) into a bounded ring
  * that keeps the whole run by halving its resolution when full; it ends a unit
- * of work every `window` (time epochs); and about once a second it flushes what
- * changed to the capture file (mh_capture).
+ * of work every `window` (time epochs; the allocation clock, kept by the hooks,
+ * is on while it runs); and about once a second it flushes what changed to the
+ * capture file (mh_capture).
  *
  * Start and stop are called by one thread at a time (the binding holds the
  * GIL). fork: the thread does not exist in a child; mh_bg_after_fork() starts
@@ -26,6 +27,8 @@ typedef struct {
     uint64_t tick_ns;    /* Timeline sampling period. */
     uint64_t window_ns;  /* 0, or end a unit of work every window (time epochs). */
     uint64_t flush_ns;   /* Capture flush period (with a capture). */
+    uint64_t alloc_quantum; /* 0, or bytes of allocation per unit: the engine's
+                             * allocation clock, on while the thread runs. */
 } mh_bg_config_t;
 
 /* Start the thread; it owns `capture` (may be NULL: timeline and epochs only)

@@ -95,6 +95,8 @@ void mh_engine_begin_locked(int64_t sample_bytes, int max_frames, uint64_t seed)
     mh_engine.max_epochs = 0;
     mh_engine.stride = 1;
     mh_engine.units = 0;
+    mh_engine.alloc_scale = 0.0;
+    mh_engine.alloc_units = 0.0;
     uint64_t *e0 = mh_region_alloc_locked(&mh_engine.epochs, sizeof *e0);
     *e0 = 0;
     mh_engine.gen = mh_sample_configure_locked(sample_bytes, seed);
@@ -105,6 +107,7 @@ void mh_engine_end_locked(void (*unpin)(uintptr_t code, void *arg), void *arg)
 {
     atomic_store(&mh_sample_gen, 0);
     mh_engine.gen = 0;
+    mh_engine.alloc_scale = 0.0;
     for (size_t i = 0; i < mh_engine.pins.cap; i++) {
         if (mh_engine.pins.slots[i] != 0 && unpin != NULL) {
             unpin(mh_engine.pins.slots[i], arg);
@@ -124,12 +127,12 @@ uint32_t mh_engine_next_epoch_locked(void)
     return ++mh_engine.epoch;
 }
 
-uint32_t mh_engine_end_unit_locked(void)
+/* Close the current epoch (its units are counted in full), and merge when
+ * max_epochs is reached. */
+static void close_epoch_locked(void)
 {
-    if (++mh_engine.units < mh_engine.stride) {
-        return mh_engine.epoch;
-    }
     mh_engine.units = 0;
+    mh_engine.alloc_units = 0.0;
     mh_engine_next_epoch_locked();
     if (mh_engine.max_epochs != 0 && mh_engine.epoch + 1 >= mh_engine.max_epochs &&
         mh_engine.epoch % 2 == 0) {
@@ -138,7 +141,30 @@ uint32_t mh_engine_end_unit_locked(void)
         mh_engine_merge_epochs_locked();
         mh_engine.stride *= 2;
     }
+}
+
+uint32_t mh_engine_end_unit_locked(void)
+{
+    if ((double)++mh_engine.units + mh_engine.alloc_units < (double)mh_engine.stride) {
+        return mh_engine.epoch;
+    }
+    close_epoch_locked();
     return mh_engine.epoch;
+}
+
+void mh_engine_set_alloc_clock_locked(uint64_t quantum)
+{
+    mh_engine.alloc_scale = quantum > 0 ? 1.0 / (double)quantum : 0.0;
+    mh_engine.alloc_units = 0.0;
+}
+
+/* A sampled allocation standing for `bytes` bytes: advance the allocation clock. */
+static void alloc_clock_locked(double bytes)
+{
+    mh_engine.alloc_units += bytes * mh_engine.alloc_scale;
+    if ((double)mh_engine.units + mh_engine.alloc_units >= (double)mh_engine.stride) {
+        close_epoch_locked();
+    }
 }
 
 int mh_engine_merge_epochs_locked(void)
@@ -263,6 +289,9 @@ void mh_engine_on_alloc(void *ptr, size_t size, double weight, const mh_frame_t 
     mh_engine.totals.live_count += w;
     if (mh_engine.totals.live_bytes > mh_engine.totals.peak_bytes) {
         mh_engine.totals.peak_bytes = mh_engine.totals.live_bytes;
+    }
+    if (mh_engine.alloc_scale > 0.0) {
+        alloc_clock_locked((double)size * w); /* After the sample joined its epoch. */
     }
 done:
     pthread_mutex_unlock(&mh_engine.lock);

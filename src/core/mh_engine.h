@@ -42,6 +42,8 @@ typedef struct {
     uint32_t max_epochs;   /* 0 = unbounded; else merge when reached. Protected by tables_lock. */
     uint64_t stride;       /* Units of work per epoch (doubles on each merge). Protected by tables_lock. */
     uint64_t units;        /* Units ended in the current epoch. Protected by tables_lock. */
+    double alloc_scale;    /* Allocation clock: 1 / bytes per unit, 0 = off. Protected by tables_lock. */
+    double alloc_units;    /* Units of allocation in the current epoch. Protected by tables_lock. */
     uint32_t gen;          /* Generation being tracked, 0 = none. Protected by tables_lock. */
     int max_frames;        /* Set before hooks go live. */
     uint64_t start_ns;     /* CLOCK_MONOTONIC at start. Set before hooks go live. */
@@ -77,6 +79,16 @@ uint32_t mh_engine_next_epoch_locked(void);
  * pairwise and the stride doubles, so every closed epoch holds the same number
  * of units however long the run. Returns the current epoch. Lock held. */
 uint32_t mh_engine_end_unit_locked(void);
+
+/* The allocation clock: with `quantum` > 0, every `quantum` bytes of estimated
+ * allocation (each sample stands for size / p bytes) is a unit too, counted in
+ * fractions as samples arrive, and a sampled allocation that brings the current
+ * epoch's units (windows or calls, plus allocation) to `stride` closes it from
+ * the hook. Both clocks add to one count, so an epoch lasts at most `stride`
+ * units of either, and merging two epochs gives exactly one of the doubled size
+ * (every epoch holds `stride` units, counted on both clocks together). 0 turns
+ * it off. Lock held. */
+void mh_engine_set_alloc_clock_locked(uint64_t quantum);
 
 /* Halve the epoch resolution: epochs 2k and 2k+1 become epoch k, in the site
  * table, the live table and the epoch start times, so that a long run keeps a

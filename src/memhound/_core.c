@@ -85,15 +85,19 @@ static const char *stop_background(const char *status, int exit_code, const char
     return err;
 }
 
-/* bg_start(tick, window, flush, path, meta_json, started_unix): start the
- * background thread: a timeline point every `tick` seconds, a unit of work ended
- * every `window` seconds (0: none), and with `path`, a capture flushed every
- * `flush` seconds. */
+/* bg_start(tick, window, flush, path, meta_json, started_unix, alloc_quantum=0):
+ * start the background thread: a timeline point every `tick` seconds, a unit of
+ * work ended every `window` seconds (0: none), and with `path`, a capture
+ * flushed every `flush` seconds. With `alloc_quantum` > 0, every that many bytes
+ * of estimated allocation are a unit too (the allocation clock, kept by the
+ * hooks). */
 static PyObject *core_bg_start(PyObject *self, PyObject *args)
 {
     double tick, window, flush, started;
     const char *path = NULL, *meta = NULL;
-    if (!PyArg_ParseTuple(args, "dddzsd", &tick, &window, &flush, &path, &meta, &started)) {
+    long long quantum = 0;
+    if (!PyArg_ParseTuple(args, "dddzsd|L", &tick, &window, &flush, &path, &meta, &started,
+                          &quantum)) {
         return NULL;
     }
     if (!mh_binding_require_tracking()) {
@@ -101,6 +105,10 @@ static PyObject *core_bg_start(PyObject *self, PyObject *args)
     }
     if (!(tick > 0 && tick < 60) || !(window >= 0 && window < 3600) || !(flush > 0 && flush < 3600)) {
         PyErr_SetString(PyExc_ValueError, "bad background thread periods");
+        return NULL;
+    }
+    if (quantum < 0) {
+        PyErr_SetString(PyExc_ValueError, "alloc_quantum must be 0 (off) or a number of bytes");
         return NULL;
     }
     mh_capture_t *c = NULL;
@@ -116,7 +124,7 @@ static PyObject *core_bg_start(PyObject *self, PyObject *args)
         }
     }
     mh_bg_config_t cfg = {(uint64_t)(tick * 1e9), (uint64_t)(window * 1e9),
-                          (uint64_t)(flush * 1e9)};
+                          (uint64_t)(flush * 1e9), (uint64_t)quantum};
     int rc = mh_bg_start(&cfg, c);
     if (rc != 0) {
         mh_capture_close(c);
@@ -741,8 +749,9 @@ static PyMethodDef methods[] = {
     {"sample_probability", core_sample_probability, METH_VARARGS,
      "sample_probability(size, sample_bytes) -> float: p(size) = 1 - exp(-size/R)."},
     {"bg_start", core_bg_start, METH_VARARGS,
-     "bg_start(tick, window, flush, path, meta_json, started_unix): start the background "
-     "thread (timeline, time epochs, and with a path the capture file)."},
+     "bg_start(tick, window, flush, path, meta_json, started_unix, alloc_quantum=0): start the "
+     "background thread (timeline, time epochs, and with a path the capture file); "
+     "alloc_quantum > 0 also closes epochs on allocation."},
     {"bg_stop", core_bg_stop, METH_VARARGS,
      "bg_stop(status, exit_code, end_json) -> str | None: last flush, record the end; "
      "returns the capture's last error."},
