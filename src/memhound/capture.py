@@ -437,7 +437,7 @@ class Capture:
             function_epochs=_int(res.get("function_epochs", 0), "function epochs"),
             peak_rss=_int(r["peak_rss"] or 0, "peak_rss"),
             final_rss=points[-1][1] if points else _int(r["rss"] or 0, "rss"),
-            capture=os.path.abspath(self.path))
+            capture=os.path.abspath(self.path), epoch_clock=str(meta.get("epoch_clock", "time")))
         argv = meta.get("argv") or []
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
             raise CaptureError("garbled value in the capture (argv)")

@@ -24,3 +24,5 @@ class SessionResult:
     #: The capture file, and the error that stopped it from being written, if any.
     capture: Optional[str] = None
     capture_error: Optional[str] = None
+    #: What closed epochs: "time+alloc", "time", "alloc", "calls", "manual" or "none".
+    epoch_clock: str = "time"

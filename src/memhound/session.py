@@ -55,6 +55,17 @@ def to_json(value: "Any") -> str:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+#: The allocation clock's unit at first: enough bytes for about this many samples,
+#: and never under ALLOC_WINDOW_MIN (exact mode samples every allocation).
+ALLOC_WINDOW_SAMPLES = 64
+ALLOC_WINDOW_MIN = 64 * 1024
+
+
+def alloc_quantum(sample_bytes: int) -> int:
+    """Bytes of allocation per unit of the allocation clock at this sampling rate."""
+    return max(ALLOC_WINDOW_SAMPLES * int(sample_bytes), ALLOC_WINDOW_MIN)
+
+
 # The json module's own C escaper (json itself would import re).
 from _json import encode_basestring_ascii as _quote  # noqa: E402
 
@@ -128,13 +139,15 @@ class Session:
                  *, epoch_on: Optional[str] = None, manual_epochs: bool = False,
                  tick: float = 0.01, window: float = 0.01, max_epochs: int = 128,
                  capture: Optional[str] = None, flush_every: float = 1.0,
-                 meta: Optional[Dict[str, Any]] = None):
+                 meta: Optional[Dict[str, Any]] = None, alloc_window: Optional[int] = None):
         self.sample_bytes = sample_bytes
         self.max_frames = max_frames
         self.epoch_on = parse_function_spec(epoch_on) if epoch_on else None
         self.kind = "function" if epoch_on else ("manual" if manual_epochs else "time")
         self.tick = tick
         self.window = window
+        self.alloc_window = alloc_window
+        self.epoch_clock = "time"
         self.max_epochs = max_epochs
         self.capture = capture
         self.flush_every = flush_every
@@ -162,13 +175,18 @@ class Session:
         _core.set_max_epochs(self.max_epochs)
         self._t0 = time.monotonic()
         snap_totals = _core.totals()
+        alloc = 0 if self.kind != "time" else (
+            alloc_quantum(snap_totals["sample_bytes"]) if self.alloc_window is None else self.alloc_window)
+        self.epoch_clock = {"function": "calls", "manual": "manual"}.get(
+            self.kind, "+".join(c for c, on in (("time", self.window > 0), ("alloc", alloc > 0)) if on))
         meta = {"sample_bytes": snap_totals["sample_bytes"], "max_frames": self.max_frames,
                 "epoch_kind": self.kind, "window": self.window, "native": False,
+                "epoch_clock": self.epoch_clock, "alloc_window": alloc,
                 "python": ".".join(map(str, sys.version_info[:3]))}
         meta.update(self.meta)
         try:
             _core.bg_start(self.tick, self.window if self.kind == "time" else 0.0,
-                           self.flush_every, self.capture, to_json(meta), time.time())
+                           self.flush_every, self.capture, to_json(meta), time.time(), alloc)
         except BaseException:
             self._release_monitoring_tool()
             tracker.stop()
@@ -206,6 +224,7 @@ class Session:
             units_per_epoch=units, epoch_seconds=self.window * stride, function_epochs=hits,
             peak_rss=int(bg["peak_rss"]), final_rss=timeline[-1][1] if timeline else 0,
             capture=self.capture, capture_error=err, notes=list(self.notes),
+            epoch_clock=self.epoch_clock,
         )
 
     def _stop_background(self, status: str, exit_code: int,
