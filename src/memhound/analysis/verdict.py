@@ -34,13 +34,14 @@ See docs/verdict.md for assumptions and limits.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .._format import fmt_bytes as _fmt_bytes
-from ..snapshot import Frame, Snapshot, Traceback
+from ..snapshot import Frame, Snapshot, Traceback, _iter_rows
 from .frames import rule_for
 
 #: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None,
@@ -110,6 +111,10 @@ class Verdict:
     #: sentence with both rates, and their ratio (None while tracked is flat).
     rss_note: Optional[str] = None
     rss_to_tracked: Optional[float] = None
+    #: What the verdict rests on: epochs after warm-up (old_epochs), allocations
+    #: sampled in them (old_samples) and still alive (surviving_samples); with
+    #: diagnosis "too-short", what would be enough (see _evidence).
+    evidence: Dict[str, object] = field(default_factory=dict)
 
 
 def _norm_sf(z: float) -> float:
@@ -211,6 +216,86 @@ def _epoch_seconds(snap: Snapshot, first: int) -> float:
     return max(snap.elapsed / max(len(starts), 1), 1e-9)
 
 
+#: The least evidence a verdict stands on: epochs after warm-up and before the
+#: guard (survivors must be spread over several of them), and allocations sampled
+#: in those epochs when some of them survive (with fewer, a leak among the
+#: survivors could not reach significance, and "no leak" would be a guess).
+MIN_OLD_EPOCHS = 3
+MIN_OLD_SAMPLES = 64
+
+
+def _phases(snap: Snapshot, n: int, warmup_fraction: float, guard_fraction: float) -> Tuple[int, int]:
+    """Epochs of warm-up and of guard: those fractions of the epochs, and at least
+    the epochs that lie wholly inside the same fractions of the run's seconds.
+    Epochs close on allocation as well as on time, so a burst of allocation (a
+    start-up that loads data, a report built at the end) spans many short epochs:
+    it stays in the warm-up or the guard, as it would with epochs of time."""
+    warmup = max(1, int(round(warmup_fraction * n)))
+    guard = max(2, int(math.ceil(guard_fraction * n)))
+    starts = snap.epoch_starts
+    if len(starts) == n and snap.elapsed > 0:
+        ends = list(starts[1:]) + [snap.elapsed]
+        warmup = max(warmup, bisect.bisect_right(ends, warmup_fraction * snap.elapsed + 1e-9))
+        guard = max(guard, n - bisect.bisect_left(starts, (1 - guard_fraction) * snap.elapsed - 1e-9))
+    return warmup, guard
+
+
+def _old_samples(snap: Snapshot, lo: int, hi: int) -> Tuple[int, int]:
+    """Allocations sampled during epochs lo..hi-1 (all sites), and how many of
+    them are still alive."""
+    return (sum(row[6] for row in _iter_rows(snap._sites_buf) if lo <= row[1] < hi),
+            sum(row[6] for row in _iter_rows(snap._cohorts_buf) if lo <= row[1] < hi))
+
+
+def _evidence(snap: Snapshot, n: int, warmup: int, guard: int, units_per_epoch: float,
+              epoch_unit: str) -> Tuple[Dict[str, object], str]:
+    """The evidence a verdict rests on, and when it is too thin, the summary that
+    says so and what would be enough: the run's length multiplied by the factor
+    that would bring the epochs after warm-up, and the allocations sampled in
+    them, up to the minimum, or a sampling rate that many times finer. Few
+    samples are too thin only when some of them survive: when nothing allocated
+    after warm-up is alive, there is no leak to miss."""
+    m = max(0, n - warmup - guard)
+    old_samples, surviving = _old_samples(snap, warmup, n - guard)
+    ev: Dict[str, object] = {"old_epochs": m, "old_samples": old_samples,
+                             "surviving_samples": surviving,
+                             "min_old_epochs": MIN_OLD_EPOCHS, "min_old_samples": MIN_OLD_SAMPLES}
+    short_epochs = m < MIN_OLD_EPOCHS
+    short_samples = not short_epochs and old_samples < MIN_OLD_SAMPLES and surviving > 0
+    if not (short_epochs or short_samples):
+        return ev, ""
+    # Warm-up and guard are fractions of the run, so the epochs after warm-up
+    # grow in proportion to its length.
+    if short_epochs:
+        # Uniform epochs need about 2 * MIN_OLD_EPOCHS in all (warm-up and guard
+        # take the rest); when a burst fills the warm-up, the run after it must grow.
+        factor = max(2.0, 2.0 * MIN_OLD_EPOCHS / max(n, 1))
+    else:
+        factor = max(1.5, MIN_OLD_SAMPLES / max(old_samples, 1))
+    factor = min(math.ceil(factor * 2) / 2, 1000.0)
+    more_s = snap.elapsed * (factor - 1)
+    ev["enough"] = {"run_length_factor": factor, "more_seconds": more_s}
+    if epoch_unit != "epoch" and units_per_epoch > 0:
+        ev["enough"]["more_units"] = int(math.ceil(n * units_per_epoch * (factor - 1)))  # type: ignore[index]
+        more = f"about {ev['enough']['more_units']} more {epoch_unit}s"  # type: ignore[index]
+    else:
+        more = f"about {more_s:.2g} s more"
+    if short_epochs:
+        summary = (f"Not enough epochs to judge: {m} after warm-up ({n} in all, {snap.elapsed:.2g} s), "
+                   f"memhound needs {MIN_OLD_EPOCHS}. Run it about {factor:g}× as long ({more}), "
+                   "or mark units of work with --epoch-on or memhound.next_epoch().")
+        return ev, summary
+    finer = ""
+    if snap.sample_bytes > 1:
+        sb = int(snap.sample_bytes / factor)
+        ev["enough"]["sample_bytes"] = max(sb, 1)  # type: ignore[index]
+        finer = f", or lower --sample-bytes to about {sb}" if sb > 1 else ", or use --exact"
+    summary = (f"Not enough evidence to judge: {old_samples} allocation{'s' if old_samples != 1 else ''} "
+               f"sampled after warm-up ({m} epochs, {snap.elapsed:.2g} s), memhound needs "
+               f"{MIN_OLD_SAMPLES}. Run it about {factor:g}× as long ({more}){finer}.")
+    return ev, summary
+
+
 def analyze(
     snap: Snapshot,
     *,
@@ -230,16 +315,16 @@ def analyze(
     ``min_late_share`` and ``max_bunching`` are the sustained-growth test's
     thresholds (a step is not a leak)."""
     n = snap.epoch + 1
-    warmup = max(1, int(round(warmup_fraction * n)))
-    guard = max(2, int(math.ceil(guard_fraction * n)))
+    warmup, guard = _phases(snap, n, warmup_fraction, guard_fraction)
     old = list(range(warmup, n - guard))
     epoch_s = _epoch_seconds(snap, warmup) * 1.0
     per_unit = 1.0 / max(units_per_epoch, 1e-12)
 
-    if n < min_epochs or len(old) < 2:
+    if n < min_epochs or len(old) < MIN_OLD_EPOCHS:
         v = Verdict(False, "", 0.0, 0.0, [], [], n, warmup, guard, epoch_s, diagnosis="too-short")
-        v.summary = (f"Not enough epochs to judge ({n}; memhound needs at least {min_epochs}): "
-                     "run longer, or mark units of work with --epoch-on or memhound.next_epoch().")
+        v.evidence, v.summary = _evidence(snap, n, warmup, guard, units_per_epoch, epoch_unit)
+        if not v.summary:  # only min_epochs was missing
+            v.summary = f"Not enough epochs to judge ({n}; at least {min_epochs} were asked for)."
         _diagnose_rss(v, timeline, snap)
         return v
 
@@ -306,6 +391,10 @@ def analyze(
     verdict = Verdict(bool(leaks), "", total, total_s, leaks, verdicts, n, warmup, guard, epoch_s,
                       diagnosis="leak" if leaks else "none")
     _diagnose_rss(verdict, timeline, snap)
+    verdict.evidence, short = _evidence(snap, n, warmup, guard, units_per_epoch, epoch_unit)
+    if short and verdict.diagnosis == "none":
+        verdict.diagnosis, verdict.summary = "too-short", short
+        return verdict
     if leaks:
         top = leaks[0]
         share = top.bytes_per_epoch / total if total > 0 else 1.0

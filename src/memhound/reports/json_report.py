@@ -68,7 +68,7 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
         "epochs": {"kind": result.epoch_kind, "count": verdict.epochs,
                    "units_per_epoch": result.units_per_epoch,
                    "seconds_per_epoch": verdict.epoch_seconds,
-                   "warmup": verdict.warmup},
+                   "warmup": verdict.warmup, "clock": result.epoch_clock},
         "memory": {
             "peak_rss": result.peak_rss,
             "final_rss": result.final_rss,
@@ -87,6 +87,7 @@ def build(result: SessionResult, verdict: Verdict, *, argv: List[str], duration:
             "own_bytes_per_second": verdict.own_bytes_per_second,
             "rss_to_tracked": verdict.rss_to_tracked,
             "rss_note": verdict.rss_note,
+            "evidence": verdict.evidence,
         },
         "leaks": [_leak(v) for v in verdict.leaks],
         "timeline": [_point(p) for p in result.timeline],
