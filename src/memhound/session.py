@@ -178,7 +178,7 @@ class Session:
         alloc = 0 if self.kind != "time" else (
             alloc_quantum(snap_totals["sample_bytes"]) if self.alloc_window is None else self.alloc_window)
         self.epoch_clock = {"function": "calls", "manual": "manual"}.get(
-            self.kind, "+".join(c for c, on in (("time", self.window > 0), ("alloc", alloc > 0)) if on))
+            self.kind, "+".join(c for c, on in (("time", self.window > 0), ("alloc", alloc > 0)) if on) or "none")
         meta = {"sample_bytes": snap_totals["sample_bytes"], "max_frames": self.max_frames,
                 "epoch_kind": self.kind, "window": self.window, "native": False,
                 "epoch_clock": self.epoch_clock, "alloc_window": alloc,
