@@ -216,22 +216,23 @@ def _epoch_seconds(snap: Snapshot, first: int) -> float:
     return max(snap.elapsed / max(len(starts), 1), 1e-9)
 
 
-#: The least evidence a verdict stands on: epochs after warm-up and before the
+#: The least evidence a verdict stands on (below it, the run is too short to
+#: judge, whatever its number of epochs): epochs after warm-up and before the
 #: guard (survivors must be spread over several of them), and allocations sampled
 #: in those epochs when some of them survive (with fewer, a leak among the
 #: survivors could not reach significance, and "no leak" would be a guess).
+#: analyze()'s min_epochs (6, implied by 3 epochs after warm-up) can ask more.
 MIN_OLD_EPOCHS = 3
 MIN_OLD_SAMPLES = 64
 
 
-def _phases(snap: Snapshot, n: int, warmup_fraction: float, guard_fraction: float) -> Tuple[int, int]:
-    """Epochs of warm-up and of guard: those fractions of the epochs, and at least
-    the epochs that lie wholly inside the same fractions of the run's seconds.
-    Epochs close on allocation as well as on time, so a burst of allocation (a
-    start-up that loads data, a report built at the end) spans many short epochs:
-    it stays in the warm-up or the guard, as it would with epochs of time."""
-    warmup = max(1, int(round(warmup_fraction * n)))
-    guard = max(2, int(math.ceil(guard_fraction * n)))
+def _in_seconds_too(snap: Snapshot, n: int, warmup: int, guard: int, warmup_fraction: float,
+                    guard_fraction: float) -> Tuple[int, int]:
+    """Warm-up and guard (fractions of the epochs) widened to at least the epochs
+    that lie wholly inside the same fractions of the run's seconds. Epochs close
+    on allocation as well as on time, so a burst of allocation (a start-up that
+    loads data, a report built at the end) spans many short epochs: it stays in
+    the warm-up or the guard, as it would with epochs of time."""
     starts = snap.epoch_starts
     if len(starts) == n and snap.elapsed > 0:
         ends = list(starts[1:]) + [snap.elapsed]
@@ -315,7 +316,9 @@ def analyze(
     ``min_late_share`` and ``max_bunching`` are the sustained-growth test's
     thresholds (a step is not a leak)."""
     n = snap.epoch + 1
-    warmup, guard = _phases(snap, n, warmup_fraction, guard_fraction)
+    warmup = max(1, int(round(warmup_fraction * n)))
+    guard = max(2, int(math.ceil(guard_fraction * n)))
+    warmup, guard = _in_seconds_too(snap, n, warmup, guard, warmup_fraction, guard_fraction)
     old = list(range(warmup, n - guard))
     epoch_s = _epoch_seconds(snap, warmup) * 1.0
     per_unit = 1.0 / max(units_per_epoch, 1e-12)
