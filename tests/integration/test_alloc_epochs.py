@@ -58,15 +58,27 @@ def test_a_50ms_leak_is_judged_leaking_at_its_line(leak_run):
     assert 0.6 * 2000 * 1080 < top["live_bytes"] < 1.5 * 2000 * 1080, info
 
 
+def _stride(capture: str) -> int:
+    db = sqlite3.connect(capture)
+    try:
+        (stride,) = db.execute("SELECT stride FROM process").fetchone()
+    finally:
+        db.close()
+    return int(stride)
+
+
 def test_heavy_allocation_gives_more_epochs_than_the_wall_clock(leak_run):
     info = _describe(leak_run)
     epochs = leak_run["epochs"]
     assert epochs["clock"] == "time+alloc", info
-    # The wall clock alone closes one epoch per 10 ms window (fewer after merges).
+    # Every closed epoch holds `stride` units; the wall clock gives one per 10 ms
+    # window, however slow the machine. The ~14 MB the program allocates are
+    # about 110 more units of 128 KiB.
+    units = (epochs["count"] - 1) * _stride(leak_run["capture"])
     by_time = leak_run["duration_s"] / WINDOW + 1
-    assert epochs["count"] > 2 * by_time, info
-    # ~14 MB allocated at 128 KiB per epoch, merged at 128: between 64 and 128.
-    assert 32 <= epochs["count"] <= 128, info
+    assert units >= by_time + 40, (units, by_time, info)
+    # Whatever the machine's speed: 110 units or more, merged at 128.
+    assert 50 <= epochs["count"] <= 128, info
     evidence = leak_run["verdict"]["evidence"]
     assert evidence["old_epochs"] >= 3 and evidence["old_samples"] >= 64, info
 
@@ -97,7 +109,7 @@ def test_a_50ms_clean_run_is_judged_clean_not_too_short(tmp_path):
     assert report["verdict"]["leaking"] is False, info
     assert report["leaks"] == [], info
     assert report["verdict"]["diagnosis"] == "none", info
-    assert report["epochs"]["count"] > 2 * (report["duration_s"] / WINDOW + 1), info
+    assert report["epochs"]["count"] >= 50, info  # ~14 MB at 128 KiB an epoch
 
 
 def test_a_run_too_short_to_judge_says_what_would_be_enough(tmp_path):

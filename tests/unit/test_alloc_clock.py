@@ -55,6 +55,20 @@ def test_epochs_close_on_allocation_and_stay_equal_through_merges():
     assert per[epoch] < target, (per[epoch], target)
 
 
+def test_allocation_closes_epochs_the_wall_clock_would_not():
+    # One-second windows: the wall clock alone closes hardly any epoch while
+    # 8 MB are allocated; the allocation clock (128 KiB at R = 2 KiB) about 64.
+    s = Session(2048, window=1.0, max_epochs=128)
+    s.start()
+    try:
+        _churn(8 * 1024 * 1024)
+        epoch = _core.totals()["epoch"]
+    finally:
+        result = s.finish()
+    assert result.epoch_clock == "time+alloc"
+    assert epoch >= 40, epoch
+
+
 def test_time_and_allocation_add_up_in_one_epoch():
     # Half a quantum, then a unit of time (a window) would close the epoch only
     # with both; with window=0 and half a quantum nothing closes.
