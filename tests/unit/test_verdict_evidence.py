@@ -147,3 +147,13 @@ def test_too_few_calls_says_how_many_more_calls():
     enough = v.evidence["enough"]
     assert enough["more_units"] == math.ceil(n * 4 * (enough["run_length_factor"] - 1)), enough
     assert f"{enough['more_units']} more calls" in v.summary, v.summary
+
+
+def test_epochs_of_calls_keep_their_warm_up():
+    # The same burst-shaped run, but its epochs are the program's own calls: the
+    # warm-up is a fifth of them, as the user's units say.
+    burst, windows = 60, 40
+    n = burst + windows
+    starts, elapsed = burst_then_windows(burst, windows)
+    v = analyze(make_snapshot([churn(n)], starts, elapsed), units_per_epoch=1.0, epoch_unit="call")
+    assert v.warmup == round(0.2 * n), v.warmup

@@ -318,7 +318,8 @@ def analyze(
     n = snap.epoch + 1
     warmup = max(1, int(round(warmup_fraction * n)))
     guard = max(2, int(math.ceil(guard_fraction * n)))
-    warmup, guard = _in_seconds_too(snap, n, warmup, guard, warmup_fraction, guard_fraction)
+    if epoch_unit == "epoch":  # epochs of time and allocation, not the program's own units
+        warmup, guard = _in_seconds_too(snap, n, warmup, guard, warmup_fraction, guard_fraction)
     old = list(range(warmup, n - guard))
     epoch_s = _epoch_seconds(snap, warmup) * 1.0
     per_unit = 1.0 / max(units_per_epoch, 1e-12)
