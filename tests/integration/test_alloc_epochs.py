@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import pytest
 from markers import expected_name, marker_line
@@ -22,13 +22,14 @@ SRC = Path(memhound.__file__).resolve().parent.parent
 WINDOW = 0.01  # memhound run's time window
 
 
-def _run(tmp: Path, program: str, *args: str, capture: bool = False) -> Dict[str, Any]:
+def _run(tmp: Path, program: str, *args: str, capture: bool = False,
+         options: Tuple[str, ...] = ()) -> Dict[str, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SRC)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     report = tmp / f"{program}.json"
     out = ["-f", "-o", str(tmp / f"{program}.db")] if capture else ["--no-capture"]
     cmd = [sys.executable, "-m", "memhound", "run", "-q", "--no-retention", "--json", str(report),
-           *out, str(PROGRAMS / program), *args]
+           *out, *options, str(PROGRAMS / program), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(tmp), timeout=300)
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stderr}"
     return json.loads(report.read_text(encoding="utf-8"))
@@ -113,11 +114,13 @@ def test_a_50ms_clean_run_is_judged_clean_not_too_short(tmp_path):
 
 
 def test_a_run_too_short_to_judge_says_what_would_be_enough(tmp_path):
-    # Five calls: a few hundred kilobytes, too little for epochs after warm-up.
-    report = _run(tmp_path, "short_leak.py", "5")
+    # Three calls, each one epoch: too few epochs after warm-up to judge.
+    report = _run(tmp_path, "short_leak.py", "3", options=("--epoch-on", "handle"))
     info = _describe(report)
     verdict = report["verdict"]
     assert verdict["diagnosis"] == "too-short", info
+    assert verdict["evidence"]["old_epochs"] < 3, info
     enough = verdict["evidence"]["enough"]
     assert enough["run_length_factor"] >= 2 and enough["more_seconds"] > 0, info
-    assert "as long" in verdict["summary"], info
+    assert enough["more_units"] >= 3, info
+    assert f"about {enough['more_units']} more calls" in verdict["summary"], info

@@ -1,5 +1,5 @@
 """The verdict's "too short" is decided by evidence — epochs after warm-up, and
-allocations sampled in them when some of them survive — and says what would be
+samples' worth of allocation in them when some survive — and says what would be
 enough; warm-up and guard cover their share of the run's seconds as well as of
 its epochs, so a burst of allocation that fills many short epochs at the start
 (epochs close on allocation too) stays in the warm-up. Snapshots are built by
@@ -19,7 +19,7 @@ APP = os.path.join(os.sep, "srv", "app", "job.py")
 def make_snapshot(sites: Sequence[Dict[str, Sequence[float]]], starts: Sequence[float], elapsed: float,
                   *, sample_bytes: int = 1, stride: int = 1) -> Snapshot:
     """A Snapshot from per-site, per-epoch series: ``alloc``, ``freed``, ``cohort``
-    (bytes) and, optionally, ``samples`` (allocations sampled) and
+    (bytes) and, optionally, ``samples`` (allocation samples) and
     ``survivors`` (of them, still alive); by default one sample per 100 bytes."""
     n = len(starts)
     stacks: List[Optional[tuple]] = [None]

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .._format import fmt_bytes as _fmt_bytes
-from ..snapshot import Frame, Snapshot, Traceback, _iter_rows
+from ..snapshot import Frame, Snapshot, Traceback
 from .frames import rule_for
 
 #: (seconds since start, RSS bytes, tracked live bytes, C heap in use or None,
@@ -111,8 +111,8 @@ class Verdict:
     #: sentence with both rates, and their ratio (None while tracked is flat).
     rss_note: Optional[str] = None
     rss_to_tracked: Optional[float] = None
-    #: What the verdict rests on: epochs after warm-up (old_epochs), allocations
-    #: sampled in them (old_samples) and still alive (surviving_samples); with
+    #: What the verdict rests on: epochs after warm-up (old_epochs), samples' worth
+    #: of allocation in them (old_samples), samples still alive (surviving_samples); with
     #: diagnosis "too-short", what would be enough (see _evidence).
     evidence: Dict[str, object] = field(default_factory=dict)
 
@@ -218,8 +218,8 @@ def _epoch_seconds(snap: Snapshot, first: int) -> float:
 
 #: The least evidence a verdict stands on (below it, the run is too short to
 #: judge, whatever its number of epochs): epochs after warm-up and before the
-#: guard (survivors must be spread over several of them), and allocations sampled
-#: in those epochs when some of them survive (with fewer, a leak among the
+#: guard (survivors must be spread over several of them), and samples' worth of
+#: allocation in those epochs when some of them survive (with fewer, a leak among the
 #: survivors could not reach significance, and "no leak" would be a guess).
 #: analyze()'s min_epochs (6, implied by 3 epochs after warm-up) can ask more.
 MIN_OLD_EPOCHS = 3
@@ -241,23 +241,31 @@ def _in_seconds_too(snap: Snapshot, n: int, warmup: int, guard: int, warmup_frac
     return warmup, guard
 
 
-def _old_samples(snap: Snapshot, lo: int, hi: int) -> Tuple[int, int]:
-    """Allocations sampled during epochs lo..hi-1 (all sites), and how many of
-    them are still alive."""
-    return (sum(row[6] for row in _iter_rows(snap._sites_buf) if lo <= row[1] < hi),
-            sum(row[6] for row in _iter_rows(snap._cohorts_buf) if lo <= row[1] < hi))
+def _old_samples(snap: Snapshot, n: int, lo: int, hi: int,
+                 rolled: Optional[Tuple[Sequence[float], ...]] = None, groups: int = 1) -> Tuple[int, int]:
+    """Samples' worth of allocation during epochs lo..hi-1 (the estimated bytes
+    allocated over the sampling rate: the sample points that fell in them), and
+    the samples of it still alive, all sites together: from ``rolled`` (a
+    rollup over ``groups`` groups) or, without it, from a rollup of its own."""
+    if rolled is None:
+        rolled = snap.rollup([0] * (len(snap.stack_ids) + 1), 1, n)
+        groups = 1
+    alloc, _freed, _cohort, _var, cohort_samples = rolled
+    allocated = sum(sum(alloc[g * n + lo:g * n + hi]) for g in range(groups))
+    surviving = sum(sum(cohort_samples[g * n + lo:g * n + hi]) for g in range(groups))
+    return int(allocated / max(snap.sample_bytes, 1)), int(surviving)
 
 
 def _evidence(snap: Snapshot, n: int, warmup: int, guard: int, units_per_epoch: float,
-              epoch_unit: str) -> Tuple[Dict[str, object], str]:
+              epoch_unit: str, counts: Optional[Tuple[int, int]] = None) -> Tuple[Dict[str, object], str]:
     """The evidence a verdict rests on, and when it is too thin, the summary that
     says so and what would be enough: the run's length multiplied by the factor
-    that would bring the epochs after warm-up, and the allocations sampled in
-    them, up to the minimum, or a sampling rate that many times finer. Few
+    that would bring the epochs after warm-up, and the samples' worth of
+    allocation in them, up to the minimum, or a sampling rate that many times finer. Few
     samples are too thin only when some of them survive: when nothing allocated
     after warm-up is alive, there is no leak to miss."""
     m = max(0, n - warmup - guard)
-    old_samples, surviving = _old_samples(snap, warmup, n - guard)
+    old_samples, surviving = counts if counts is not None else _old_samples(snap, n, warmup, n - guard)
     ev: Dict[str, object] = {"old_epochs": m, "old_samples": old_samples,
                              "surviving_samples": surviving,
                              "min_old_epochs": MIN_OLD_EPOCHS, "min_old_samples": MIN_OLD_SAMPLES}
@@ -291,8 +299,8 @@ def _evidence(snap: Snapshot, n: int, warmup: int, guard: int, units_per_epoch: 
         sb = int(snap.sample_bytes / factor)
         ev["enough"]["sample_bytes"] = max(sb, 1)  # type: ignore[index]
         finer = f", or lower --sample-bytes to about {sb}" if sb > 1 else ", or use --exact"
-    summary = (f"Not enough evidence to judge: {old_samples} allocation{'s' if old_samples != 1 else ''} "
-               f"sampled after warm-up ({m} epochs, {snap.elapsed:.2g} s), memhound needs "
+    summary = (f"Not enough evidence to judge: {old_samples} sample{'s' if old_samples != 1 else ''}' worth "
+               f"of allocation after warm-up ({m} epochs, {snap.elapsed:.2g} s), memhound needs "
                f"{MIN_OLD_SAMPLES}. Run it about {factor:g}× as long ({more}){finer}.")
     return ev, summary
 
@@ -395,7 +403,8 @@ def analyze(
     verdict = Verdict(bool(leaks), "", total, total_s, leaks, verdicts, n, warmup, guard, epoch_s,
                       diagnosis="leak" if leaks else "none")
     _diagnose_rss(verdict, timeline, snap)
-    verdict.evidence, short = _evidence(snap, n, warmup, guard, units_per_epoch, epoch_unit)
+    counts = _old_samples(snap, n, lo, hi, (alloc, freed, cohort, cohort_var, cohort_samples), len(series))
+    verdict.evidence, short = _evidence(snap, n, warmup, guard, units_per_epoch, epoch_unit, counts)
     if short and verdict.diagnosis == "none":
         verdict.diagnosis, verdict.summary = "too-short", short
         return verdict
