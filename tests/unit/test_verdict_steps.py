@@ -135,7 +135,7 @@ def test_the_thresholds_are_parameters():
     snap = make_snapshot([step(N, list(range(20, 26)))])
     assert analyze(snap).leaking is False
     # With the sustained-growth test switched off, the old verdict comes back.
-    assert analyze(snap, min_late_share=0.0, max_bunching=1.01).leaking is True
+    assert analyze(snap, min_late_share=0.0, max_bunching=1.01, min_late_growth=0.0).leaking is True
 
 
 def test_bunching_is_the_distance_from_an_even_spread():
@@ -151,3 +151,34 @@ def test_bunching_is_the_distance_from_an_even_spread():
     assert _bunching([1.0] * 4)[1] > 0.9
     assert _bunching([100.0] * 4)[1] < 0.1
     assert _bunching([0.0] * 4) == (0.0, float("inf"))
+
+
+def test_a_bounded_cache_filling_past_warmup_is_not_a_leak():
+    """An LRU cache that fills until the middle of the post-warm-up epochs and
+    then replaces its oldest entries: its newest entries survive (late
+    survivors, spread out, not bunched), but its live memory stops growing."""
+    size = 4000.0
+    kept, alloc, freed = [0.0] * N, [0.0] * N, [0.0] * N
+    entries: List[int] = []  # the epoch each cached entry was made in
+    for e in range(N):
+        for _ in range(3):
+            entries.append(e)
+            alloc[e] += size
+            if e >= 34:  # full: the oldest entry goes
+                freed[e] += size
+                entries.pop(0)
+    for e in entries:
+        kept[e] += size
+    cache = Site([(APP, 42, "render_profile"), (APP, 90, "main")], alloc, freed, kept)
+    v = analyze(make_snapshot([churn(N), cache]))
+    s = suspect(v, 42)
+    assert s.late_share > 0.1          # the newest entries survive...
+    assert s.late_growth < 0.15        # ...but the cache stopped growing
+    assert s.leaking is False and v.leaking is False
+
+
+def test_a_leak_keeps_growing_over_the_later_half():
+    v = analyze(make_snapshot([churn(N), leak(N, 8000.0)]))
+    top = suspect(v, 12)
+    assert top.late_growth == pytest.approx(0.5, abs=0.1)
+    assert top.leaking is True

@@ -25,7 +25,11 @@ fill and imports happen):
    of the old epochs must not be bunched: the largest gap between their
    cumulative share and the cumulative share of old epochs (``bunching``, a
    Kolmogorov-Smirnov distance over the surviving samples) must stay below one
-   half, or not be significant for that many samples.
+   half, or not be significant for that many samples. And the site's live
+   memory must still grow over the later half of the post-warm-up epochs: at
+   least ``min_late_growth`` (15 %) of its growth after warm-up (a bounded cache
+   that fills past the warm-up keeps late survivors, since its newest entries
+   replace the oldest, but stops growing).
 
 A site leaks when all three hold, its survivors are spread over several old
 epochs, and p < ``alpha``. Stacks that pass through the import system (memory
@@ -79,6 +83,8 @@ class SiteVerdict:
     late_share: float = 1.0
     #: Kolmogorov-Smirnov distance of the old epochs' surviving samples from an even spread.
     bunching: float = 0.0
+    #: Of the live memory's growth after warm-up, the share in the later half.
+    late_growth: float = 1.0
     #: The cohort and trend tests hold, but the growth is a step (not sustained).
     step: bool = False
 
@@ -317,12 +323,13 @@ def analyze(
     min_epochs: int = 6,
     min_late_share: float = 0.1,
     max_bunching: float = 0.5,
+    min_late_growth: float = 0.15,
 ) -> Verdict:
     """Judge a snapshot. ``units_per_epoch`` converts merged epochs back to the
     user's units (iterations, requests); ``epoch_unit`` names them in the summary.
     ``timeline`` (seconds, RSS, tracked bytes) feeds the RSS diagnosis.
-    ``min_late_share`` and ``max_bunching`` are the sustained-growth test's
-    thresholds (a step is not a leak)."""
+    ``min_late_share``, ``max_bunching`` and ``min_late_growth`` are the
+    sustained-growth test's thresholds (a step is not a leak)."""
     n = snap.epoch + 1
     warmup = max(1, int(round(warmup_fraction * n)))
     guard = max(2, int(math.ceil(guard_fraction * n)))
@@ -382,8 +389,15 @@ def analyze(
         late = sum(cohort[base + (warmup + n) // 2:base + n])
         late_share = late / post if post > 0 else 0.0
         bunching, critical = _bunching(cohort_samples[base + lo:base + hi])
-        sustained = late_share >= min_late_share and not (
-            bunching >= max_bunching and bunching >= critical)
+        # A bounded cache that fills past the warm-up keeps late survivors (its
+        # newest entries replace the oldest), but its live memory stops growing:
+        # a leak's live memory still grows over the later half.
+        mid = (warmup + n) // 2
+        post_growth = live[n - 1] - live[warmup]
+        late_growth = live[n - 1] - live[mid] if post_growth > 0 else 0.0
+        late_growth_share = late_growth / post_growth if post_growth > 0 else 0.0
+        sustained = (late_share >= min_late_share and late_growth_share >= min_late_growth
+                     and not (bunching >= max_bunching and bunching >= critical))
         leaking = grows and sustained
         verdicts.append(SiteVerdict(
             site=s.site, stack=rule_for(snap).program_frames(snap.traceback(s.best_stack or s.stack_ids[0])), stack_ids=s.stack_ids,
@@ -392,7 +406,8 @@ def analyze(
             p_value=p, bytes_per_second=r / epoch_s, slope=slope * per_unit,
             slope_se=slope_se * per_unit, live_bytes=s.live_bytes, live_count=s.live_count,
             old_epochs_with_survivors=survivors, old_epochs=m, series=live,
-            late_share=late_share, bunching=bunching, step=grows and not sustained,
+            late_share=late_share, bunching=bunching, late_growth=late_growth_share,
+            step=grows and not sustained,
         ))
     verdicts.sort(key=lambda v: (not v.leaking, -v.bytes_per_epoch))
     for i, v in enumerate(verdicts, 1):
