@@ -493,9 +493,11 @@ def _apply_exit(proc: Process, doc: Optional[Dict[str, Any]]) -> None:
 def write_notes(path: str, pid: int, notes: Dict[str, Any]) -> Optional[str]:
     """Add results computed at the end of a run (the retention analysis, the
     census) to its capture, as JSON under their keys. Returns an error message,
-    or None. The background thread has stopped by then: nothing else writes."""
+    or None. The background thread has stopped by then: nothing else writes.
+    A capture that is gone is never created again."""
     try:
-        db = sqlite3.connect(path, timeout=10.0)
+        db = sqlite3.connect("file:" + quote(os.path.abspath(path)) + "?mode=rw", uri=True,
+                             timeout=10.0)
         try:
             with db:
                 for key, value in notes.items():

@@ -159,3 +159,24 @@ def test_an_unreadable_switch_lets_the_program_run_untracked(tmp_path):
     proc = subprocess.run([sys.executable, str(prog)], capture_output=True, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout == b"ran True\n"
     assert proc.stderr.decode().startswith("memhound: process ") and b"not tracked" in proc.stderr
+
+
+OUTLIVES = textwrap.dedent("""\
+    import subprocess, sys
+    subprocess.Popen([sys.executable, "-c", "import time; k = [bytearray(1000) for _ in range(500)]; time.sleep(0.3)"])
+    print("parent done")
+""")
+
+
+def test_a_child_that_ends_just_after_the_program_is_waited_for(tmp_path):
+    """multiprocessing's resource tracker, a worker finishing: a child that
+    ends shortly after the first process records its end before the report is
+    made, and with --no-capture it never finds its capture gone."""
+    prog = tmp_path / "outlives.py"
+    prog.write_text(OUTLIVES)
+    out = tmp_path / "r.json"
+    proc = memhound_run("-q", "--no-capture", "--json", str(out), str(prog), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stderr == b""
+    statuses = sorted(p["status"] for p in _report(out)["processes"])
+    assert statuses == ["completed", "exited"], _report(out)["processes"]

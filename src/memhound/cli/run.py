@@ -245,6 +245,7 @@ def _launch(args: argparse.Namespace, command: List[str], capture: str) -> int:
     status = _wait_passing_signals(proc, own_group)
     exit_code, signum = (None, -status) if status < 0 else (status, None)
     _record_exit(capture, proc.pid, exit_code, signum)
+    _let_children_finish(capture)
 
     rc = 0
     leaking = False
@@ -352,6 +353,41 @@ def _wait_passing_signals(proc: "subprocess.Popen[bytes]", own_group: bool) -> i
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return proc.wait()
+
+
+def _let_children_finish(capture: str, patience: float = 1.0) -> None:
+    """Give the program's other processes that are still ending (pool workers,
+    multiprocessing's resource tracker, which ends just after its parent) up to
+    ``patience`` seconds to record their end, so the report includes it. A
+    process that goes on (a daemon) is reported as still running."""
+    if not os.path.exists(capture):
+        return
+    import sqlite3
+    import time
+    from urllib.parse import quote
+
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            db = sqlite3.connect(f"file:{quote(capture)}?mode=ro", uri=True, timeout=5.0)
+            try:
+                pids = [r[0] for r in db.execute("SELECT pid FROM process WHERE status IS NULL")]
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return
+        if not any(pid > 0 and _alive(pid) for pid in pids):
+            return
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"])
+    except OSError:
+        return False
 
 
 def _record_exit(capture: str, pid: int, exit_code: Optional[int], signum: Optional[int]) -> None:

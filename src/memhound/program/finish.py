@@ -59,7 +59,7 @@ def finish(session: "Session", status: str, code: int, duration: float,
                                       result.snapshot.live_samples,
                                       program_globals=program_globals)
         notes["retention"] = retention.dump()
-    if notes:
+    if notes and os.path.exists(result.capture):  # gone: the run's report was made without us
         problem = write_notes(result.capture, os.getpid(), notes)
-        if problem:
+        if problem and os.path.exists(result.capture):
             raise OSError(f"cannot add the retention analysis to the capture: {problem}")
