@@ -67,19 +67,8 @@ class Process:
         """The process is running now and flushed recently (a live capture)."""
         if self.finished:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                if f.read().rpartition(b")")[2].split()[:1] in ([b"Z"], [b"X"]):
-                    return False  # dead, not yet reaped
-        except OSError:
-            pass
-        return time.time() - (self.started + self.updated) < 30.0
+        return (process_alive(self.pid)
+                and time.time() - (self.started + self.updated) < 30.0)
 
     @property
     def state(self) -> str:
@@ -123,6 +112,23 @@ class Process:
         if state == "killed":
             return "ended without closing the capture (killed, or out of memory)"
         return state
+
+
+def process_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, not yet reaped)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"])
+    except OSError:
+        return True
 
 
 def _signal_name(signum: int) -> str:

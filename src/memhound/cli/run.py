@@ -366,6 +366,8 @@ def _let_children_finish(capture: str, patience: float = 1.0) -> None:
     import time
     from urllib.parse import quote
 
+    from ..capture import process_alive
+
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         try:
@@ -376,18 +378,9 @@ def _let_children_finish(capture: str, patience: float = 1.0) -> None:
                 db.close()
         except sqlite3.Error:
             return
-        if not any(pid > 0 and _alive(pid) for pid in pids):
+        if not any(process_alive(pid) for pid in pids):
             return
         time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"])
-    except OSError:
-        return False
 
 
 def _record_exit(capture: str, pid: int, exit_code: Optional[int], signum: Optional[int]) -> None:
