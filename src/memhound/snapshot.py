@@ -15,7 +15,7 @@ import math
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+    from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 __all__ = [
     "Frame",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from typing import IO, Any, Dict, List, Optional, Tuple
 
@@ -125,13 +124,6 @@ def write_outputs(args: argparse.Namespace, report: Optional[Dict[str, Any]], sn
 
 
 # -- the report of a capture ---------------------------------------------------
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
 
 def notes_of(run: Any, verdict: Any) -> Tuple[Any, Optional[Dict[str, Any]]]:
     """The retention analysis and census a process stored at its end (a process

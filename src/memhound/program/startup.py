@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from .. import _core, config, tracker
+from .. import config, tracker
 from ..session import Session
 
 TYPE_CHECKING = False
